@@ -1,0 +1,96 @@
+"""Plain value types shared by every stage: no I/O, no behaviour beyond small derived properties."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Flag(enum.StrEnum):
+    """Facts about a message that decide whether it may ever be published or count as an answer."""
+
+    AUTOMATED = "automated"  # Auto-Submitted, Precedence bulk/junk/auto_reply, robot senders
+    BOUNCE = "bounce"  # DSN (multipart/report; report-type=delivery-status)
+    OUT_OF_OFFICE = "out_of_office"  # vacation auto-replies, in several languages
+    SPAM = "spam"  # marked by the list's filter (X-Spam-Flag, X-Spam-Status, [SPAM] tag)
+    NO_ARCHIVE = "no_archive"  # X-No-Archive: yes / X-Archive: no: "do not publish me"
+    FROM_DIGEST = "from_digest"  # split out of a multipart/digest
+    OURS = "ours"  # a relay email the bridge itself sent, come back through the list
+    DATE_MISSING = "date_missing"  # Date absent or unparseable; a fallback date was used
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """The person who wrote a message (recovered from list rewrites such as "X via List")."""
+
+    name: str
+    address: str  # lower-cased addr-spec, "" when unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """One parsed list message. Identity is `message_id` (no angle brackets), never an IMAP UID."""
+
+    message_id: str
+    subject: str  # decoded, whitespace-folded, as written
+    subject_norm: str  # list tags and Re:/Fwd: prefixes removed, case-folded; threading key
+    is_reply_subject: bool  # the subject carried a Re:/AW:/SV:... prefix
+    author: Author
+    date: datetime  # timezone-aware UTC
+    in_reply_to: str | None  # the chosen parent id (see mail.choose_parent)
+    references: tuple[str, ...]  # every id the message names, References order then In-Reply-To
+    list_id: str | None = None
+    archived_at: str | None = None  # RFC 5064 Archived-At URL (Mailman 3), without <>
+    message_id_hash: str | None = None  # Mailman 3 X-Message-ID-Hash
+    flags: frozenset[Flag] = frozenset()
+    body: str | None = None  # clean text: no quotes, signature, footer; None = not parsed (headers only)
+    size: int = 0  # raw size in bytes
+    has_message_id: bool = True  # False: message_id is a content hash
+
+    @property
+    def has_references(self) -> bool:
+        return bool(self.references)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A message that could not be ingested, with the reason; it is recorded and skipped."""
+
+    source: str  # where it came from: "imap:INBOX uid 42", "mbox:/path #17"
+    reason: str
+    message_id: str | None = None
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    """A thread as the store knows it: its root and every message in date order."""
+
+    thread_id: int
+    root: Mail
+    messages: tuple[Mail, ...] = field(default_factory=tuple)
+    state: str = "open"
+
+    @property
+    def replies(self) -> tuple[Mail, ...]:
+        return tuple(m for m in self.messages if m.message_id != self.root.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the IMAP reader stopped in one folder: meaningful only as a (uidvalidity, uid) pair."""
+
+    folder: str
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawMail:
+    """Bytes of one message and where they came from (uid set for IMAP sources)."""
+
+    data: bytes
+    source: str
+    uid: int | None = None
+    size: int = 0

@@ -1,0 +1,1 @@
+"""Jinja2 templates for every text the bridge writes (shipped as bridge.templates)."""
