@@ -94,3 +94,4 @@ class RawMail:
     source: str
     uid: int | None = None
     size: int = 0
+    internal_date: datetime | None = None  # IMAP INTERNALDATE or the mbox From_ line: a fallback

@@ -1,0 +1,27 @@
+"""Build the outside-world adapters from config (kept apart from the CLI's argument handling)."""
+
+from __future__ import annotations
+
+from bridge.config import ImapConfig
+from bridge.imap import ImapMailbox
+
+
+def build_mailbox(cfg: ImapConfig) -> ImapMailbox:
+    """An ImapMailbox whose secrets are read at each connect (tokens rotate)."""
+    password = cfg.password.resolve if cfg.password and cfg.auth == "password" else None
+    token = cfg.oauth2_token.resolve if cfg.oauth2_token and cfg.auth == "xoauth2" else None
+    return ImapMailbox(
+        host=cfg.host,
+        port=cfg.port,
+        security=cfg.security,  # type: ignore[arg-type]  # validated by config
+        username=cfg.username,
+        password=password,
+        oauth2_token=token,
+        folder=cfg.folder,
+        ca_file=cfg.ca_file or None,
+        allow_plaintext=cfg.allow_plaintext,
+        timeout=cfg.timeout.total_seconds(),
+        batch_size=cfg.batch_size,
+        max_message_bytes=cfg.max_message_bytes,
+        idle_seconds=cfg.idle_refresh.total_seconds(),
+    )

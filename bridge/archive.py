@@ -1,0 +1,125 @@
+"""Local archives as streams of RawMail: mbox (mboxo/mboxrd, MMDF) and Maildir trees.
+
+Both read one message at a time, so memory stays flat whatever the archive's size.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from bridge.model import RawMail
+
+_FROM_LINE = re.compile(rb"^From \S*\s+(?P<date>\w{3} \w{3}\s+\d{1,2} \d{1,2}:\d{2}:\d{2} \d{4})")
+_ESCAPED_FROM = re.compile(rb"^>+From ")
+_MMDF_MARK = b"\x01\x01\x01\x01"
+
+Progress = Callable[[int], None]  # called with bytes consumed since the last call
+
+
+def _from_line_date(line: bytes) -> datetime | None:
+    match = _FROM_LINE.match(line)
+    if not match:
+        return None
+    try:
+        text = re.sub(rb"\s+", b" ", match.group("date")).decode("ascii")
+        return datetime.strptime(text, "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def read_mbox(path: str | Path, progress: Progress | None = None) -> Iterator[RawMail]:
+    """Yield each message of an mbox file; `>From ` lines are unescaped (mboxrd and mboxo)."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+        handle.seek(0)
+        if first.rstrip(b"\r\n") == _MMDF_MARK:
+            yield from _read_mmdf(handle, str(path), progress)
+        else:
+            yield from _read_from_separated(handle, str(path), progress)
+
+
+def _read_from_separated(
+    handle: BinaryIO, name: str, progress: Progress | None
+) -> Iterator[RawMail]:
+    lines: list[bytes] = []
+    index = 0
+    stamp: datetime | None = None
+    previous_blank = True
+    for line in handle:
+        if progress:
+            progress(len(line))
+        if previous_blank and line.startswith(b"From "):
+            if lines:
+                index += 1
+                yield _raw(lines, f"mbox:{name} #{index}", stamp)
+            lines, stamp = [], _from_line_date(line)
+            previous_blank = False
+            continue
+        if _ESCAPED_FROM.match(line):
+            line = line[1:]
+        lines.append(line)
+        previous_blank = line in (b"\n", b"\r\n")
+    if any(line.strip() for line in lines):
+        index += 1
+        yield _raw(lines, f"mbox:{name} #{index}", stamp)
+
+
+def _read_mmdf(handle: BinaryIO, name: str, progress: Progress | None) -> Iterator[RawMail]:
+    lines: list[bytes] = []
+    index = 0
+    for line in handle:
+        if progress:
+            progress(len(line))
+        if line.rstrip(b"\r\n") == _MMDF_MARK:
+            if any(x.strip() for x in lines):
+                index += 1
+                yield _raw(lines, f"mmdf:{name} #{index}", None)
+            lines = []
+            continue
+        lines.append(line)
+    if any(x.strip() for x in lines):
+        yield _raw(lines, f"mmdf:{name} #{index + 1}", None)
+
+
+def _raw(lines: list[bytes], source: str, stamp: datetime | None) -> RawMail:
+    if lines and lines[-1] in (b"\n", b"\r\n"):
+        lines = lines[:-1]  # the blank line before the next separator belongs to the mbox
+    data = b"".join(lines)
+    return RawMail(data=data, source=source, size=len(data), internal_date=stamp)
+
+
+def maildir_files(root: str | Path) -> list[Path]:
+    """Message files under a Maildir (or Maildir++) tree: cur/ and new/, never tmp/.
+
+    A folder with no cur/ or new/ anywhere is read as a plain folder of message files.
+    """
+    base = Path(root)
+    found: list[Path] = []
+    plain: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d != "tmp")
+        here = Path(dirpath)
+        files = sorted(here / f for f in filenames if not f.startswith("."))
+        if here.name in ("cur", "new"):
+            found.extend(files)
+        else:
+            plain.extend(files)
+    return found if found else plain
+
+
+def read_maildir(root: str | Path, progress: Progress | None = None) -> Iterator[RawMail]:
+    """Yield each message of a Maildir tree, in file-name order (delivery order for Maildir)."""
+    for path in maildir_files(root):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            yield RawMail(data=b"", source=f"maildir:{path} (unreadable: {exc.strerror})")
+            continue
+        if progress:
+            progress(len(data))
+        yield RawMail(data=data, source=f"maildir:{path}", size=len(data))

@@ -1,0 +1,189 @@
+"""Command line: the one place where concrete adapters are built from config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from bridge import __version__
+from bridge.archive import read_maildir, read_mbox
+from bridge.config import Config, load_config
+from bridge.errors import BridgeError, ConfigError
+from bridge.ingest import IngestPolicy, IngestReport, ingest_archive, store_batch
+from bridge.log import REDACTOR, configure_logging
+from bridge.mailstore import MailStore
+from bridge.model import RawMail
+from bridge.store import Store
+
+log = structlog.get_logger()
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML config (default: embedded defaults)")
+    common.add_argument("--db", metavar="PATH", help="state database (overrides [store] path)")
+    common.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="listserv-bridge",
+        description="Bridge a mailing list's unanswered questions to X and the replies back.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
+    ingest = sub.add_parser("ingest", parents=[common], help="ingest an archive or one IMAP pass")
+    source = ingest.add_mutually_exclusive_group()
+    source.add_argument("--mbox", metavar="PATH", help="an mbox file (mboxo, mboxrd or MMDF)")
+    source.add_argument("--maildir", metavar="PATH", help="a Maildir tree or folder of messages")
+    ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+    threads = sub.add_parser("threads", parents=[common], help="list the stored threads")
+    threads.add_argument("--json", action="store_true", help="one JSON object per line per thread")
+    return parser
+
+
+@contextmanager
+def open_store(config: Config, db: str | None) -> Iterator[MailStore]:
+    store = Store.open(config.db_path(db))
+    try:
+        yield MailStore(store, subject_window=config.ingest.subject_window)
+    finally:
+        store.close()
+
+
+def ingest_policy(config: Config, now: datetime) -> IngestPolicy:
+    addresses = frozenset({config.list.address}) if config.list.address else frozenset()
+    return IngestPolicy(
+        body_since=now - config.ingest.body_window,
+        list_id=config.list.list_id,
+        list_addresses=addresses,
+    )
+
+
+@contextmanager
+def _progress(path: str, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=Path(path).stat().st_size, unit="B", unit_scale=True, desc="ingest") as bar:
+        yield bar.update
+
+
+def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    now = datetime.now(UTC)
+    policy = ingest_policy(config, now)
+    with open_store(config, args.db) as mailstore:
+        if args.mbox or args.maildir:
+            path = args.mbox or args.maildir
+            if not Path(path).exists():
+                raise BridgeError(f"no such archive: {path}")
+            with _progress(path, not args.no_progress and bool(args.mbox)) as progress:
+                reader = read_mbox if args.mbox else read_maildir
+                raws: Iterator[RawMail] = reader(path, progress)
+                report = ingest_archive(mailstore, raws, policy)
+        else:
+            report = ingest_imap(mailstore, config, policy)
+        _print_summary(report, mailstore)
+    return 0
+
+
+def ingest_imap(mailstore: MailStore, config: Config, policy: IngestPolicy) -> IngestReport:
+    """One IMAP pass: every message after the stored cursor, batch by batch."""
+    from bridge.adapters import build_mailbox
+
+    if config.imap is None:
+        raise BridgeError("no [imap] section in the config: give --mbox/--maildir or configure IMAP")
+    mailbox = build_mailbox(config.imap)
+    total = IngestReport()
+    try:
+        mailbox.connect()
+        cursor = mailstore.store.get_cursor(config.imap.folder)
+        for batch in mailbox.fetch_new(cursor):
+            total.add(store_batch(mailstore, batch.mails, policy, batch.cursor, batch.oversized))
+    finally:
+        mailbox.close()
+    return total
+
+
+def _print_summary(report: IngestReport, mailstore: MailStore) -> None:
+    counts = report.as_dict()
+    counts["threads_total"] = mailstore.store.count("threads")
+    counts["messages_total"] = mailstore.store.count("messages")
+    log.info("ingest_finished", **counts)
+    print(
+        f"ingested {report.stored} new messages ({report.duplicates} duplicates, "
+        f"{report.problems} problems, {report.skipped_list} from other lists) into "
+        f"{len(report.threads)} threads; store now holds {counts['messages_total']} messages "
+        f"in {counts['threads_total']} threads"
+    )
+
+
+def cmd_threads(args: argparse.Namespace, config: Config) -> int:
+    with open_store(config, args.db) as mailstore:
+        for thread in mailstore.threads():
+            if args.json:
+                print(json.dumps({
+                    "root": thread.root.message_id,
+                    "messages": [m.message_id for m in thread.messages],
+                    "subject": thread.root.subject,
+                    "state": thread.state,
+                }, ensure_ascii=False))
+            else:
+                when = thread.root.date.strftime("%Y-%m-%d %H:%M")
+                print(f"{when}  {len(thread.messages):3d}  {thread.state:<14} {thread.root.subject}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "ingest": cmd_ingest,
+    "threads": cmd_threads,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    REDACTOR.add(config_secret_values(config))
+    try:
+        return COMMANDS[args.command](args, config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except BridgeError as exc:
+        print(f"listserv-bridge {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def config_secret_values(config: Config) -> list[str]:
+    """Secret values the log redactor must mask (only those that resolve without side effects)."""
+    values = []
+    refs = [config.imap.password, config.imap.oauth2_token] if config.imap else []
+    for ref in refs:
+        if ref is not None and ref.kind != "command":
+            try:
+                values.append(ref.resolve())
+            except ValueError:
+                continue
+    return values
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Pure helpers for reading header values: decoding, Message-IDs, addresses, dates."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
+from email.utils import parseaddr, parsedate_to_datetime
+
+_WS = re.compile(r"\s+")
+_BRACKETED = re.compile(r"<([^<>\s]+)>")
+_BARE_ID = re.compile(r"""[^\s<>"(),;]+@[^\s<>"(),;]+""")
+_ADDR_SPEC = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
+_VIA = re.compile(r"^(?P<name>.*?)\s+via\s+\S.*$", re.IGNORECASE)
+_EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
+
+
+def decode_value(value: object) -> str:
+    """A header value as one line of text: RFC 2047 words decoded, whitespace folded."""
+    if value is None:
+        return ""
+    text = str(value)
+    try:
+        text = str(make_header(decode_header(text)))
+    except (LookupError, UnicodeError, ValueError, AssertionError, TypeError):
+        pass  # undecodable encoded-words stay as written; never fail a message over a header
+    return _WS.sub(" ", text.replace("\x00", "")).strip()
+
+
+def clean_message_id(value: str | None) -> str | None:
+    """The id inside a Message-ID header, without angle brackets; None when there is none."""
+    if not value:
+        return None
+    match = _BRACKETED.search(value)
+    if match:
+        return match.group(1)
+    token = value.strip().split()
+    if len(token) == 1 and token[0] and "<" not in token[0] and ">" not in token[0]:
+        return token[0]
+    return None
+
+
+def reference_ids(value: str | None) -> list[str]:
+    """Every bracketed id in a References header, in order (ids must contain '@')."""
+    if not value:
+        return []
+    return [i for i in _BRACKETED.findall(value) if "@" in i]
+
+
+def in_reply_to_ids(value: str | None) -> tuple[list[str], bool]:
+    """Ids in an In-Reply-To header and whether the header was clean (exactly one <id>)."""
+    if not value:
+        return [], False
+    stripped = value.strip()
+    bracketed = [i for i in _BRACKETED.findall(stripped) if "@" in i]
+    if len(bracketed) == 1 and stripped == f"<{bracketed[0]}>":
+        return bracketed, True
+    if bracketed:
+        return bracketed, False
+    # Web front-ends send a bare id without angle brackets.
+    return [m.group(0).strip(".") for m in _BARE_ID.finditer(stripped)], False
+
+
+def parse_address(value: str) -> tuple[str, str]:
+    """(display name, lower-cased addr-spec); the address is "" unless it is a plain addr-spec.
+
+    Identities are decided on the addr-spec alone (CVE-2023-27043: parseaddr can be fooled by
+    crafted values, so anything that is not a clean addr-spec is not trusted as an address).
+    """
+    name, addr = parseaddr(value)
+    addr = addr.strip().lower()
+    if not _ADDR_SPEC.match(addr):
+        addr = ""
+    return decode_value(name).strip(" \"'"), addr
+
+
+def via_name(display_name: str) -> str | None:
+    """The person's name from a list rewrite such as "Jane Doe via SLA Solo Librarians"."""
+    match = _VIA.match(display_name)
+    return match.group("name").strip(" \"'") if match else None
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """A Date header as aware UTC, or None when missing, unparseable or absurd."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return parsed if parsed >= _EARLIEST else None
+
+
+def received_date(received: list[str]) -> datetime | None:
+    """The newest timestamp of the Received headers (the top one is our own server's)."""
+    for header in received:
+        _, _, stamp = header.rpartition(";")
+        parsed = parse_date(stamp.strip())
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def choose_date(
+    header: datetime | None, received: datetime | None, fallback: datetime | None
+) -> tuple[datetime, bool]:
+    """The message date and whether it is a fallback (Date missing, bad or far in the future)."""
+    if header is not None and (received is None or header <= received + timedelta(days=1)):
+        return header, False
+    if received is not None:
+        return received, True
+    if header is not None:
+        return header, False
+    return (fallback or _EARLIEST), True

@@ -1,0 +1,306 @@
+"""IMAP adapter: read one folder incrementally by (UIDVALIDITY, UID), never touching \\Seen; IDLE."""
+
+from __future__ import annotations
+
+import imaplib
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from imapclient import IMAPClient
+from imapclient.exceptions import CapabilityError, LoginError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
+from bridge.model import Cursor, Problem, RawMail
+
+Security = Literal["tls", "starttls", "plain"]
+# RFC 5530 response codes that say "try again later" rather than "this will never work".
+_TRANSIENT_CODES = ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]", "[SERVERBUG]", "[CONTACTADMIN]")
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class FetchBatch:
+    """Up to batch_size messages; `cursor` is where the reader stands after this batch."""
+
+    mails: tuple[RawMail, ...]
+    oversized: tuple[Problem, ...]
+    cursor: Cursor
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback IP literals; names are never resolved (DNS can lie)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def translate_error(exc: BaseException, context: str) -> BridgeError:
+    """Map an imapclient/imaplib/socket error to the bridge's transient/permanent/auth errors."""
+    text = str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return PermanentError(f"{context}: server certificate not trusted: {exc.verify_message}")
+    if isinstance(exc, LoginError):
+        if any(code in text for code in _TRANSIENT_CODES):
+            return TransientError(f"{context}: login temporarily unavailable: {text}")
+        return AuthError(f"{context}: login refused: {text}")
+    if isinstance(exc, CapabilityError):
+        return PermanentError(f"{context}: server lacks a required capability: {text}")
+    if isinstance(exc, imaplib.IMAP4.abort | OSError | EOFError):  # abort: connection dropped
+        return TransientError(f"{context}: connection failed: {type(exc).__name__}: {text}")
+    if any(code in text for code in _TRANSIENT_CODES):
+        return TransientError(f"{context}: server busy: {text}")
+    return PermanentError(f"{context}: server refused: {text}")
+
+
+def _announces_mail(responses: list[Any]) -> bool:
+    return any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+
+def _says_bye(responses: list[Any]) -> bool:
+    return any(r and r[0] == b"BYE" for r in responses)
+
+
+class ImapMailbox:
+    """One folder on one IMAP server, opened read-only."""
+
+    def __init__(
+        self, *, host: str, port: int, security: Security, username: str,
+        password: Callable[[], str] | None = None,
+        oauth2_token: Callable[[], str] | None = None, folder: str = "INBOX",
+        ca_file: str | None = None, allow_plaintext: bool = False, timeout: float = 30.0,
+        batch_size: int = 200, max_message_bytes: int = 25_000_000,
+        idle_seconds: float = 600.0, connect_attempts: int = 4, retry_wait: float = 2.0,
+    ) -> None:
+        if security not in ("tls", "starttls", "plain"):
+            raise PermanentError(f"imap security must be tls, starttls or plain, not {security!r}")
+        if security == "plain" and not (allow_plaintext and is_loopback(host)):
+            raise PermanentError(
+                f"imap: refusing plaintext IMAP to {host}: passwords and mail would cross the "
+                "network unencrypted; use tls or starttls (plain is allowed only with "
+                "allow_plaintext on a loopback host)"
+            )
+        if (password is None) == (oauth2_token is None):
+            raise PermanentError("imap: give exactly one of password or oauth2_token")
+        if batch_size < 1 or idle_seconds <= 0 or connect_attempts < 1:
+            raise PermanentError("imap: batch_size, idle_seconds, connect_attempts must be > 0")
+        self.host, self.port, self.security, self.username = host, port, security, username
+        self.folder, self.ca_file, self.timeout = folder, ca_file, timeout
+        self.batch_size, self.max_message_bytes = batch_size, max_message_bytes
+        self.idle_seconds = idle_seconds
+        self._password, self._oauth2_token = password, oauth2_token
+        self._retrying = Retrying(
+            stop=stop_after_attempt(connect_attempts),
+            wait=wait_exponential(multiplier=retry_wait, max=max(retry_wait * 16, 1.0)),
+            retry=retry_if_exception_type(TransientError),
+            before_sleep=self._log_retry, reraise=True,
+        )
+        self._client: IMAPClient | None = None
+        self._uidvalidity = 0
+        self._next_uid = 1  # first UID not yet reported by fetch_new (or UIDNEXT at connect)
+        self._log = log.bind(host=host, port=port, folder=folder, username=username)
+
+    # -- connection -------------------------------------------------------------------------
+
+    def connect(self) -> int:
+        """Connect, log in, select the folder read-only (retrying transient failures)."""
+        self.close()
+        uidvalidity: int = self._retrying(self._connect_once)
+        return uidvalidity
+
+    def _connect_once(self) -> int:
+        with self._guard("connect"):
+            client = self._open_client()
+            try:
+                self._login(client)
+                selected = client.select_folder(self.folder, readonly=True)
+            except BaseException:
+                client.shutdown()
+                raise
+            # Keepalive lets the kernel notice a silently dropped link under long IDLEs too.
+            client.socket().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self._client = client
+        self._uidvalidity = int(selected[b"UIDVALIDITY"])
+        self._next_uid = int(selected.get(b"UIDNEXT", 1))
+        self._log.info("imap_connected", security=self.security, uidvalidity=self._uidvalidity,
+                       exists=selected.get(b"EXISTS"))
+        return self._uidvalidity
+
+    def _open_client(self) -> IMAPClient:
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.security == "tls":
+            return IMAPClient(self.host, port=self.port, ssl=True, ssl_context=context,
+                              timeout=self.timeout)
+        client = IMAPClient(self.host, port=self.port, ssl=False, timeout=self.timeout)
+        if self.security == "starttls":
+            try:
+                client.starttls(context)
+            except BaseException:
+                client.shutdown()
+                raise
+        return client
+
+    def _login(self, client: IMAPClient) -> None:
+        # Secrets are read from the callables at each connect and never stored or logged.
+        if self._oauth2_token is not None:
+            client.oauth2_login(self.username, self._oauth2_token())
+        elif self._password is not None:
+            client.login(self.username, self._password())
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        self._log.warning("imap_connect_retried", attempt=state.attempt_number, error=str(error))
+
+    def _require_client(self) -> IMAPClient:
+        if self._client is None:
+            self.connect()
+        assert self._client is not None
+        return self._client
+
+    @contextmanager
+    def _guard(self, context: str) -> Iterator[None]:
+        """Translate library errors; a failed connection is dropped so the next call reconnects."""
+        try:
+            yield
+        except BridgeError as exc:
+            if isinstance(exc, TransientError):
+                self._drop()
+            raise
+        except (imaplib.IMAP4.error, OSError, EOFError) as exc:
+            error = translate_error(exc, f"imap {self.host}:{self.port} {context}")
+            if isinstance(error, TransientError):
+                self._drop()
+            raise error from exc
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            self._log.warning("imap_connection_dropped")
+            try:
+                client.shutdown()
+            except Exception:  # the socket is already gone; nothing left to release
+                pass
+
+    def close(self) -> None:
+        """Log out (best effort) and forget the connection."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:
+            try:
+                client.shutdown()
+            except Exception:  # already closed by the peer
+                pass
+        self._log.info("imap_closed")
+
+    # -- fetching ---------------------------------------------------------------------------
+
+    def fetch_new(self, cursor: Cursor | None) -> Iterator[FetchBatch]:
+        """Messages after `cursor`, in UID batches; from UID 1 when UIDVALIDITY (or folder) differs."""
+        client = self._require_client()
+        first = self._first_uid(cursor)
+        with self._guard("search"):
+            # `UID SEARCH UID n:*` also returns the highest message when its UID is below n.
+            uids = sorted(uid for uid in client.search(f"UID {first}:*") if uid >= first)
+        for start in range(0, len(uids), self.batch_size):
+            batch = self._fetch_batch(client, uids[start:start + self.batch_size])
+            self._next_uid = max(self._next_uid, batch.cursor.last_uid + 1)
+            yield batch
+
+    def _first_uid(self, cursor: Cursor | None) -> int:
+        if cursor is None:
+            return 1
+        if cursor.folder != self.folder or cursor.uidvalidity != self._uidvalidity:
+            self._log.warning("imap_cursor_reset", cursor_folder=cursor.folder,
+                              cursor_uidvalidity=cursor.uidvalidity, uidvalidity=self._uidvalidity)
+            return 1
+        return cursor.last_uid + 1
+
+    def _fetch_batch(self, client: IMAPClient, uids: list[int]) -> FetchBatch:
+        with self._guard("fetch"):
+            sizes = {uid: int(item[b"RFC822.SIZE"])
+                     for uid, item in client.fetch(uids, [b"RFC822.SIZE"]).items()}
+            wanted = [uid for uid in uids if 0 < sizes.get(uid, 0) <= self.max_message_bytes]
+            bodies = client.fetch(wanted, [b"BODY.PEEK[]"]) if wanted else {}
+        mails = tuple(
+            RawMail(data=bytes(bodies[uid][b"BODY[]"]), source=self._source(uid), uid=uid,
+                    size=len(bodies[uid][b"BODY[]"]))
+            for uid in wanted if uid in bodies and bodies[uid].get(b"BODY[]") is not None
+        )
+        oversized = tuple(
+            Problem(source=self._source(uid), size=size,
+                    reason=f"message size {size} bytes exceeds the limit of "
+                           f"{self.max_message_bytes} bytes; not fetched")
+            for uid, size in sorted(sizes.items()) if size > self.max_message_bytes
+        )
+        for problem in oversized:
+            self._log.warning("imap_message_oversized", source=problem.source, size=problem.size)
+        cursor = Cursor(folder=self.folder, uidvalidity=self._uidvalidity, last_uid=max(uids))
+        self._log.info("imap_batch_fetched", count=len(mails), oversized=len(oversized),
+                       last_uid=cursor.last_uid, uidvalidity=cursor.uidvalidity)
+        return FetchBatch(mails=mails, oversized=oversized, cursor=cursor)
+
+    def _source(self, uid: int) -> str:
+        return f"imap:{self.folder} uid {uid}"
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        """IDLE up to `timeout` s; True if mail arrived since the last fetch_new (or connect).
+
+        IDLE is re-issued every `idle_seconds`; each re-issue is a round trip, so a silently
+        dead link is noticed then. A dropped connection raises TransientError.
+        """
+        client = self._require_client()
+        with self._guard("idle"):
+            if self._has_arrivals(client):
+                return True
+            deadline = time.monotonic() + timeout
+            while (remaining := deadline - time.monotonic()) > 0:
+                if self._idle_once(client, min(remaining, self.idle_seconds)):
+                    self._log.info("imap_mail_announced")
+                    return True
+        return False
+
+    def _has_arrivals(self, client: IMAPClient) -> bool:
+        """Catch mail that landed between the last fetch and IDLE (no EXISTS would follow)."""
+        return any(uid >= self._next_uid for uid in client.search(f"UID {self._next_uid}:*"))
+
+    def _idle_once(self, client: IMAPClient, span: float) -> bool:
+        """One IDLE command for at most `span` s; True if the server announced new mail."""
+        client.idle()
+        self._log.debug("imap_idle_started", seconds=round(span, 1))
+        arrived = False
+        end = time.monotonic() + span
+        while not arrived and (left := end - time.monotonic()) > 0:
+            responses = client.idle_check(timeout=left)
+            if _says_bye(responses):
+                raise TransientError(f"imap {self.host}:{self.port}: server said BYE during IDLE")
+            if not responses:
+                # Timed out, or woke on EOF (idle_check then returns [] forever): the DONE
+                # round trip below proves the link alive or raises.
+                break
+            arrived = _announces_mail(responses)
+        _, tail = client.idle_done()
+        if _says_bye(tail):
+            raise TransientError(f"imap {self.host}:{self.port}: server said BYE after IDLE")
+        return arrived or _announces_mail(tail)

@@ -1,0 +1,78 @@
+"""Logging setup: structlog, readable on a terminal, JSON lines otherwise (journald), secrets masked.
+
+Logs go to stderr so that a command's own output on stdout (e.g. `threads --json`) stays clean.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[REDACTED]"
+
+
+class SecretRedactor:
+    """A structlog processor that replaces every known secret value wherever it appears."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({*self.secrets, *(s for s in secrets if len(s) >= 4)}, key=len,
+                              reverse=True)
+
+    def _mask(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: self._mask(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self._mask(v) for v in value)
+        if isinstance(value, BaseException):
+            return self._mask(f"{type(value).__name__}: {value}")
+        return value
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if not self.secrets:
+            return event_dict
+        for key in list(event_dict):
+            event_dict[key] = self._mask(event_dict[key])
+        return event_dict
+
+
+REDACTOR = SecretRedactor()
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None,
+                      json: bool | None = None) -> None:
+    """Configure structlog once per process; JSON when `stream` is not a terminal."""
+    out = stream or sys.stderr
+    as_json = (not out.isatty()) if json is None else json
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            REDACTOR,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,193 @@
+"""Raw message bytes to `Mail` values: identity, threading headers, author, date, flags, clean body.
+
+Headers are parsed with the stdlib (compat32, headers only): that is all threading and
+classification need. The body is parsed (mail-parser) only when the caller asks for it, because
+only messages that can still become a post need their words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+
+import mailparser
+
+from bridge import headers as h
+from bridge.classify import classify_headers
+from bridge.clean import clean_body, html_to_text, normalise_subject
+from bridge.model import Author, Flag, Mail
+
+_HEADER_PARSER = BytesParser(policy=compat32)
+HASH_ID_DOMAIN = "hash.listserv-bridge.invalid"
+
+
+class MailParseError(ValueError):
+    """The bytes are not a usable email message; the reason says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """What the caller knows that the message does not say."""
+
+    want_body: bool = True
+    fallback_date: datetime | None = None  # IMAP INTERNALDATE, mbox From_ line, or now
+    list_addresses: frozenset[str] = frozenset()  # the list's own address(es), lower-case
+
+
+def parse_mail(raw: bytes, options: ParseOptions = ParseOptions()) -> list[Mail]:
+    """Parse one message (a MIME digest gives one Mail per digested message)."""
+    raw = raw.lstrip(b" \t\r\n")
+    if not raw:
+        raise MailParseError("empty message")
+    msg = _HEADER_PARSER.parsebytes(raw, headersonly=True)
+    if not msg.keys():
+        raise MailParseError("no header fields")
+    if msg.get_content_type() == "multipart/digest":
+        return _split_digest(raw, options)
+    return [_build_mail(msg, raw, options)]
+
+
+def _split_digest(raw: bytes, options: ParseOptions) -> list[Mail]:
+    full = _HEADER_PARSER.parsebytes(raw)
+    mails = []
+    for part in full.walk():
+        if part.get_content_type() != "message/rfc822":
+            continue
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if isinstance(inner, Message):
+            inner_raw = inner.as_bytes()
+            mail = _build_mail(inner, inner_raw, options)
+            mails.append(_with_flag(mail, Flag.FROM_DIGEST))
+    if not mails:
+        raise MailParseError("multipart/digest without any message/rfc822 part")
+    return mails
+
+
+def _with_flag(mail: Mail, flag: Flag) -> Mail:
+    return replace(mail, flags=mail.flags | {flag})
+
+
+def _build_mail(msg: Message, raw: bytes, options: ParseOptions) -> Mail:
+    subject = h.decode_value(msg.get("Subject"))
+    subject_norm, is_reply = normalise_subject(subject)
+    message_id = h.clean_message_id(h.decode_value(msg.get("Message-ID")))
+    has_id = message_id is not None
+    if message_id is None:
+        message_id = _content_hash_id(msg, raw)
+    parent, refs = _parent_and_refs(msg, message_id)
+    list_addresses = options.list_addresses | _list_post_address(msg)
+    date, date_fallback = h.choose_date(
+        h.parse_date(msg.get("Date")),
+        h.received_date([str(v) for v in msg.get_all("Received") or []]),
+        options.fallback_date,
+    )
+    list_stamped = any(msg.get(k) for k in ("List-Id", "List-Post", "Mailing-List"))
+    flags = set(
+        classify_headers(msg, subject, msg.get_content_type(), list_stamped=list_stamped)
+    )
+    if date_fallback:
+        flags.add(Flag.DATE_MISSING)
+    return Mail(
+        message_id=message_id,
+        subject=subject,
+        subject_norm=subject_norm,
+        is_reply_subject=is_reply,
+        author=_author(msg, list_addresses),
+        date=date,
+        in_reply_to=parent,
+        references=refs,
+        list_id=_list_id(msg),
+        archived_at=_archived_at(msg),
+        message_id_hash=h.decode_value(msg.get("X-Message-ID-Hash") or msg.get("Message-ID-Hash"))
+        or None,
+        flags=frozenset(flags),
+        body=extract_body(raw) if options.want_body else None,
+        size=len(raw),
+        has_message_id=has_id,
+    )
+
+
+def _parent_and_refs(msg: Message, own_id: str) -> tuple[str | None, tuple[str, ...]]:
+    """Parent = clean In-Reply-To, else last References id, else a messy In-Reply-To id."""
+    refs = [r for r in h.reference_ids(h.decode_value(msg.get("References"))) if r != own_id]
+    irt, irt_clean = h.in_reply_to_ids(h.decode_value(msg.get("In-Reply-To")))
+    irt = [i for i in irt if i != own_id]
+    if irt_clean and irt:
+        parent: str | None = irt[0]
+    elif refs:
+        parent = refs[-1]
+    else:
+        parent = irt[0] if irt else None
+    ordered = list(dict.fromkeys([*refs, *irt]))
+    return parent, tuple(ordered)
+
+
+def _content_hash_id(msg: Message, raw: bytes) -> str:
+    """A stable identity for a message without Message-ID: its author, date, subject and body."""
+    _, _, body = raw.partition(b"\n\n")
+    digest = hashlib.sha256()
+    for name in ("From", "Date", "Subject"):
+        digest.update(h.decode_value(msg.get(name)).encode("utf-8", "replace") + b"\0")
+    digest.update(body.replace(b"\r\n", b"\n"))
+    return f"{digest.hexdigest()[:32]}@{HASH_ID_DOMAIN}"
+
+
+def _list_post_address(msg: Message) -> frozenset[str]:
+    value = h.decode_value(msg.get("List-Post"))
+    if "mailto:" not in value.lower():
+        return frozenset()
+    start = value.lower().index("mailto:") + len("mailto:")
+    addr = value[start:].split(">")[0].split("?")[0].strip().lower()
+    return frozenset({addr}) if addr else frozenset()
+
+
+def _author(msg: Message, list_addresses: frozenset[str]) -> Author:
+    """The person who wrote it, also when the list rewrote From to "Name via List <list@...>"."""
+    name, addr = h.parse_address(h.decode_value(msg.get("From")))
+    via = h.via_name(name)
+    if via is None and addr not in list_addresses:
+        return Author(name, addr)
+    for header in ("X-Original-From", "Reply-To"):
+        other_name, other_addr = h.parse_address(h.decode_value(msg.get(header)))
+        if other_addr and other_addr not in list_addresses:
+            return Author(via or other_name or name, other_addr)
+    return Author(via or name, "")
+
+
+def _list_id(msg: Message) -> str | None:
+    value = h.decode_value(msg.get("List-Id"))
+    if not value:
+        return None
+    return h.clean_message_id(value) or value
+
+
+def _archived_at(msg: Message) -> str | None:
+    value = h.decode_value(msg.get("Archived-At"))
+    if not value:
+        return None
+    url = value.strip()
+    if url.startswith("<") and ">" in url:
+        url = url[1 : url.index(">")]
+    return url if url.startswith(("https://", "http://")) else None
+
+
+def extract_body(raw: bytes) -> str:
+    """The author's own words: text/plain (or HTML converted), quotes/signature/footer removed."""
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+        plain = [t for t in parsed.text_plain if t and t.strip()]
+        html = [t for t in parsed.text_html if t and t.strip()]
+    except Exception:  # mail-parser raises many kinds on broken MIME; the headers still count
+        return ""
+    if plain:
+        text = "\n\n".join(plain)
+    elif html:
+        text = html_to_text("\n".join(html))
+    else:
+        return ""
+    return clean_body(text)

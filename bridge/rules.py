@@ -1,0 +1,171 @@
+"""Default keyword/pattern tables the matcher's rules use: readable, grouped, and overridable.
+
+Every entry is a regular expression matched case-insensitively (plain words work as they are).
+A table is a tuple of (category, patterns); the category names the reason a decision gives,
+e.g. "announcement: subject matches 'save the date'". Config may replace any table whole.
+CJK patterns carry no \\b: those scripts have no spaces, so word boundaries do not apply.
+"""
+
+from __future__ import annotations
+
+PatternTable = tuple[tuple[str, tuple[str, ...]], ...]
+
+# Subjects that are not requests for help. Checked before any sign of a question, because
+# announcements and spam ask rhetorical questions too. Keep library vocabulary in mind:
+# "interlibrary loan", "donations", "catalogue" are everyday questions on a librarians' list.
+NOT_REQUEST_SUBJECT: PatternTable = (
+    ("patch", (r"\[[^\]]*\b(?:patch|pull|git pull|rfc)\b[^\]]*\]",)),
+    ("phishing", (
+        r"\bmailbox\b.*\b(?:full|quota|shutdown|storage|deactivat\w*)\b",
+        r"\bstorage (?:limit|quota|full)\b",
+        r"\b(?:password|account|access) (?:expir\w*|suspen\w*|verification|re-?activation)\b",
+        r"\bverify your (?:account|e-?mail|identity|mailbox)\b", r"\bnot a robot\b",
+        r"\bconfirm your (?:e-?mail|account|identity)\b", r"\bmessages? (?:have been )?withheld\b",
+        r"\bpending +messages\b", r"\bvoice ?(?:mail|message)\b", r"\binvoice (?:attached|#?\d)",
+        r"\b(?:payment|remittance) advice\b", r"\bpayment (?:notification|failed|declined)\b",
+        r"\bsub\w*ption (?:has )?expired\b", r"\baction required\b", r"\bsecurity alert\b",
+        r"\b(?:termination|suspension|expiration) notice\b", r"\bimportant (?:notification|information)\b",
+        r"\bshipment notification\b", r"\bdocument pending\b", r"\bsign and return\b",
+        r"\bfactura\b", r"\bmulta\b", r"\bdocumento \d+", r"\bcontrato restringido\b",
+        r"\btransferencia\b.*\bpendiente\b", r"\bnotificaci[oó]n (?:oficial|de pago)\b",
+        r"\batualiza[cç][aã]o cadastral\b", r"\bintima[cç][aã]o\b", r"\bnota fiscal\b",
+        r"\bencomenda\b", r"\binconsist[eê]ncia de informa", r"\b[uú]ltimo aviso\b",
+        r"\bfacture\b", r"\bsera suspendu\b", r"\bpay[ée]e deux fois\b",
+        r"\bkundendaten\b", r"\brechnung\b", r"\bdringend\b", r"\bkonto (?:gesperrt|verifizieren)\b",
+        r"\bterugbetaling\b", r"\bidentificeer\b", r"\bfactuur\b", r"\bfaktura\b",
+        r"\bfattura\b", r"\bsözleşme", r"お支払", r"支払い方法", r"確認が必要", r"重要なお知らせ",
+        r"アカウント", r"カード", r"ご請求", r"還付金", r"配達", r"お荷物", r"認証", r"マイル",
+        r"账户", r"帐户", r"验证", r"发票", r"中奖", r"계정", r"당첨",
+        r"협조 요청",
+    )),
+    ("spam", (
+        r"\b(?:investment|personal|business|quick|instant) loans?\b", r"\bloan offer\b",
+        r"\blottery\b", r"\bbeneficiary\b", r"\binheritance\b", r"\bjoint venture\b",
+        r"\bmillion (?:euros?|dollars?|usd|gbp|pounds?)\b", r"\bzwei millionen\b",
+        r"\b(?:business|investment|partnership) (?:opportunit\w+|proposal|enquiry|inquiry)\b",
+        r"\bproject funding\b", r"\bbulk order\b", r"\brequest for (?:new )?quot(?:e|ation)\b",
+        r"\bquotation\b", r"\bpurchase of goods\b", r"\bblack friday\b",
+        r"\byour products?\b", r"\bour products\b", r"\bdeclaration of interest\b",
+        r"\bpartner with\b", r"\bdid you (?:receive|get|see) (?:the|my|our) (?:e-?mail|message)",
+        r"\bchance to look at the e-?mail\b", r"\bwohlt[aä]tigkeitsspende\b", r"\bwspółpraca\b",
+        r"\bfotowoltaika\b", r"\boptymalizacja podatkowa\b", r"\bconvite\b", r"\bsconti\b",
+        r"\bpreventivo\b",
+    )),
+    ("announcement", (
+        r"\bannounc(?:e|es|ed|ement|ements|ing)\b", r"\[ann\]", r"\bsave[- ]the[- ]date\b",
+        r"\bnow available\b", r"\bis back (?:up|online)\b", r"^\W*reminder\b", r"\breminder:",
+        r"\binvitation\b", r"\bank[üu]ndigung\b", r"\beinladung\b", r"\bannonce\b",
+        r"\banuncio\b", r"\binvitaci[oó]n\b", r"\baankondiging\b", r"\bogłoszenie\b",
+        r"お知らせ", r"ご案内", r"通知",
+    )),
+    ("release notes", (
+        r"\brelease (?:notes|announcement|candidate)\b", r"\breleased\b", r"\[release\]",
+        r"\bv?\d+(?:\.\d+)+ (?:is )?(?:out|available)\b", r"\bchangelog\b",
+    )),
+    ("call for papers", (
+        r"\bcall for (?:papers|proposals|participation|contributions|abstracts|submissions"
+        r"|presentations|speakers|chapters|posters|nominations)\b",
+        r"\bcfp\b", r"\bappel à (?:communications|contributions|propositions)\b",
+        r"\bconvocatoria\b", r"\bchamada de trabalhos\b", r"\bdeadline extend",
+        r"\bregistration (?:is )?(?:now )?open\b",
+    )),
+    ("webinar", (r"\bwebinars?\b", r"\bwebinaire\b", r"\bonline[- ]seminar\b")),
+    ("job ad", (
+        r"\b(?:is|are|we're|now) hiring\b", r"\bjob (?:opening|offer|posting|opportunity|ad)s?\b",
+        r"^\W*jobs?\b", r"\[jobs?\]", r"\bvacanc(?:y|ies)\b", r"\bposition (?:available|open)\b",
+        r"\bopen positions?\b", r"\b(?:postdoc|phd|post-?doctoral) (?:position|fellowship)\b",
+        r"\bstellen(?:angebot|ausschreibung)\b", r"\boffre d'emploi\b",
+        r"\boferta de (?:trabajo|empleo)\b", r"\brekrutacja\b", r"\bvacature\b",
+    )),
+    ("newsletter", (
+        r"\bnewsletter\b", r"\bdigest,? vol(?:ume)?\.? ?\d+", r"\bdigest\b.*\bissue \d+",
+        r"\b(?:weekly|monthly) (?:update|roundup|news)\b", r"\bbulletin\b", r"\brundbrief\b",
+        r"\bbolet[ií]n\b", r"\bnieuwsbrief\b",
+    )),
+    ("test message", (
+        r"^\W*test(?:ing)?\W*$", r"\bthis is a test\b", r"\btest (?:e-?mail|message|post)\b",
+        r"\bplease ignore\b",
+    )),
+)
+
+# Strong phrases in the body of a non-request. Bodies of real questions mention releases and
+# conferences in passing, so these are whole phrases, never single words.
+NOT_REQUEST_BODY: PatternTable = (
+    ("call for papers", (
+        r"\bcall for (?:papers|proposals|participation|contributions|abstracts|submissions)\b",
+        r"\bsubmission deadline\b", r"\bapologies for (?:cross-?posting|multiple (?:copies|postings))",
+        r"\bplease (?:forward|circulate|distribute) (?:this|to)\b",
+    )),
+    ("announcement", (
+        r"\b(?:we are|we're|i am|i'm|is) (?:pleased|happy|excited|delighted|proud) to announce\b",
+        r"\bsave the date\b", r"\bfreuen uns\b.{0,60}\b(?:ankündigen|mitteilen|bekannt)",
+        r"\bnous avons le plaisir\b", r"\btenemos el placer\b", r"\bjust to let everyone\b",
+    )),
+    ("job ad", (
+        r"\bwe(?: are|'re) hiring\b", r"\bjob description\b", r"\bto apply,? (?:please )?send\b",
+        r"\bapply (?:now|here|online|by)\b",
+    )),
+    ("webinar", (r"\bjoin (?:us|our)\b.{0,40}\bwebinar\b", r"\bregister (?:now|here|today)\b")),
+    ("newsletter", (
+        r"\bview (?:this e-?mail|it|this message) in your browser\b",
+        r"\bunsubscribe from (?:this|our) (?:list|newsletter|mailing)",
+        r"\byou are receiving this (?:e-?mail|newsletter|message)\b",
+        r"\bmanage your (?:subscription|preferences)\b",
+    )),
+    ("phishing", (
+        r"\byour mailbox (?:is|has)\b", r"\bverify your (?:account|e-?mail|identity)\b",
+        r"\bclick (?:here|below|the link) to (?:verify|confirm|update|avoid|keep|restore|claim)",
+        r"\byour account (?:will|has been) (?:be )?(?:suspended|closed|deactivated|terminated)",
+        r"\bdear (?:customer|user|client|beneficiary|account holder|valued)\b",
+        r"\bwire transfer\b", r"\bnext of kin\b", r"\blottery\b", r"\bbank details\b",
+    )),
+)
+
+# Signs of a request for help, in subject or body. Only consulted once no rule above vetoed.
+REQUEST_EVIDENCE: tuple[str, ...] = (
+    r"[?？¿]",
+    r"\bhelp\b", r"\bproblems?\b", r"\bissues?\b", r"\berrors?\b", r"\bfail(?:s|ed|ure|ing)?\b",
+    r"\bunable\b", r"\bcan'?t\b", r"\bcannot\b", r"\bcouldn'?t\b", r"\bdoesn'?t work",
+    r"\bnot working\b", r"\bwon'?t\b", r"\bhow (?:do|does|can|could|should|would|to)\b",
+    r"\b(?:any|some) (?:ideas?|advice|suggestions?|recommendations?|thoughts|pointers|tips"
+    r"|experience|help)\b",
+    r"\b(?:does|has|did|is) (?:anyone|anybody)\b", r"\bis (?:there|it possible)\b",
+    r"\blooking for\b", r"\bwondering\b", r"\btrouble\b", r"\brecommend", r"\badvice\b",
+    r"\bquestion\b", r"\bstuck\b", r"\bclarification\b", r"\bunderflow|overflow|underrun|overrun",
+    r"\bhilfe\b", r"\bfrage\b", r"\bfehler\b", r"\bfunktioniert nicht\b", r"\bayuda\b",
+    r"\bpregunta\b", r"\bno funciona\b", r"\baide\b", r"\bprobl[eè]me\b", r"\berreur\b",
+    r"\bne fonctionne pas\b", r"\baiuto\b", r"\bdomanda\b", r"\berrore\b", r"\bnon funziona\b",
+    r"\bpomocy?\b", r"\bpytanie\b", r"\bbłąd\b", r"\bnie działa\b", r"\bhulp\b", r"\bvraag\b",
+    r"\bprobleem\b", r"\bwerkt niet\b", r"\bajuda\b", r"\bpergunta\b", r"\bnão funciona\b",
+    r"質問", r"教えて", r"助けて", r"できません", r"エラー", r"请问", r"帮助", r"错误",
+)
+
+# Whole replies that add nothing: every sentence of the reply must match one of these.
+CONTENT_FREE: tuple[str, ...] = (
+    r"\+\s?1+", r"me(?: too|2)", r"same(?: here| for me)?",
+    r"(?:i have|i've got|i'?m having|having|i see|we have|we see)?\s?(?:the )?same "
+    r"(?:problem|issue|question|error|here)(?: here)?",
+    r"i(?:'d| would) (?:like|love) to know(?: (?:this|that|it))?(?: too| as well)?",
+    r"(?:i'?m )?(?:also )?(?:interested|following|watching|subscribed?)(?: too)?",
+    r"bump(?:ing)?", r"any (?:updates?|news|progress|luck)(?: on this)?",
+    r"(?:many )?thanks?(?: you)?(?: (?:in advance|too|a lot))?", r"ty|thx|tia",
+    r"ich auch", r"moi aussi", r"yo tambi[ée]n", r"anch'?io", r"ik ook", r"eu tamb[ée]m",
+    r"ja też", r"同じく", r"私も",
+)
+
+# An asker's subject carrying one of these closes the thread (case-insensitive substring).
+CLOSING_TAGS: tuple[str, ...] = ("[solved]", "[summary]", "[resolved]", "[closed]", "(solved)")
+
+# An asker's follow-up body saying the question is settled.
+CLOSING_BODY: tuple[str, ...] = (
+    r"\bnever ?mind\b", r"\bnvm\b",
+    r"\b(?:i|we) (?:have )?(?:found|figured out|worked out|sorted out|solved|fixed|resolved)"
+    r" (?:it|this|the (?:problem|issue|answer|solution|cause)|a (?:solution|workaround|fix))\b",
+    r"\b(?:problem|issue) (?:is |has been )?(?:solved|resolved|fixed)\b",
+    r"\bplease ignore my (?:previous|last|earlier) (?:e-?mail|message|post|question)\b",
+    r"\bgelöst\b", r"\brésolu\b", r"\bresuelto\b", r"\brisolto\b", r"\bopgelost\b",
+    r"\brozwiązan[ey]\b", r"\bresolvido\b", r"解決しました", r"已解决",
+)
+
+OPT_OUT_TAGS: tuple[str, ...] = ("[no-tweet]", "[notweet]", "[no tweet]", "[private]")
+OPT_IN_TAGS: tuple[str, ...] = ("[tweet]", "[share]")
