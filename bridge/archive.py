@@ -14,7 +14,11 @@ from typing import BinaryIO
 
 from bridge.model import RawMail
 
-_FROM_LINE = re.compile(rb"^From \S*\s+(?P<date>\w{3} \w{3}\s+\d{1,2} \d{1,2}:\d{2}:\d{2} \d{4})")
+# A separator is "From <sender> <asctime date>"; a body line "From here on" is not one.
+_FROM_LINE = re.compile(
+    rb"^From (?:\S+ at \S+|\S*)\s+"
+    rb"(?P<date>\w{3} \w{3}\s+\d{1,2} \d{1,2}:\d{2}(?::\d{2})?(?: [A-Z]{3,4})? \d{4})"
+)
 _ESCAPED_FROM = re.compile(rb"^>+From ")
 _MMDF_MARK = b"\x01\x01\x01\x01"
 
@@ -27,7 +31,10 @@ def _from_line_date(line: bytes) -> datetime | None:
         return None
     try:
         text = re.sub(rb"\s+", b" ", match.group("date")).decode("ascii")
-        return datetime.strptime(text, "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
+        parts = text.split(" ")
+        text = " ".join([*parts[:4], parts[-1]])  # drop a time-zone name if present
+        fmt = "%a %b %d %H:%M:%S %Y" if parts[3].count(":") == 2 else "%a %b %d %H:%M %Y"
+        return datetime.strptime(text, fmt).replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -53,7 +60,7 @@ def _read_from_separated(
     for line in handle:
         if progress:
             progress(len(line))
-        if previous_blank and line.startswith(b"From "):
+        if previous_blank and line.startswith(b"From ") and _FROM_LINE.match(line):
             if lines:
                 index += 1
                 yield _raw(lines, f"mbox:{name} #{index}", stamp)

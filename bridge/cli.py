@@ -77,7 +77,11 @@ def _progress(path: str, enabled: bool) -> Iterator[Callable[[int], None] | None
     from tqdm import tqdm
 
     with tqdm(total=Path(path).stat().st_size, unit="B", unit_scale=True, desc="ingest") as bar:
-        yield bar.update
+
+        def advance(count: int) -> None:
+            bar.update(count)
+
+        yield advance
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:

@@ -17,11 +17,12 @@ from bridge.imap import is_loopback
 from bridge.secrets import SecretError, SecretRef
 
 DEFAULT_DB_NAME = "bridge.sqlite3"
+DEFAULT_LIST_NAME = "SLA Solo Librarians"
 
 
 @dataclass(frozen=True, slots=True)
 class ListConfig:
-    name: str = "SLA Solo Librarians"
+    name: str = DEFAULT_LIST_NAME
     address: str = ""  # the list's posting address; never used as our From
     list_id: str = ""  # only this List-Id is ingested when set
 
@@ -75,7 +76,7 @@ class Config:
 
 def _read_list(sec: Section) -> ListConfig:
     cfg = ListConfig(
-        name=sec.string("name", ListConfig.name),
+        name=sec.string("name", DEFAULT_LIST_NAME),
         address=sec.string("address").lower(),
         list_id=sec.string("list_id"),
     )

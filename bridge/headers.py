@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
@@ -20,10 +21,9 @@ def decode_value(value: object) -> str:
     if value is None:
         return ""
     text = str(value)
-    try:
+    # undecodable encoded-words stay as written; never fail a message over a header
+    with contextlib.suppress(LookupError, UnicodeError, ValueError, AssertionError, TypeError):
         text = str(make_header(decode_header(text)))
-    except (LookupError, UnicodeError, ValueError, AssertionError, TypeError):
-        pass  # undecodable encoded-words stay as written; never fail a message over a header
     return _WS.sub(" ", text.replace("\x00", "")).strip()
 
 

@@ -53,10 +53,23 @@ class SecretRedactor:
 REDACTOR = SecretRedactor()
 
 
+class _CurrentStderr:
+    """Writes to whatever sys.stderr is at the time (it may be swapped after configuration)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None,
                       json: bool | None = None) -> None:
     """Configure structlog once per process; JSON when `stream` is not a terminal."""
-    out = stream or sys.stderr
+    out: Any = stream or _CurrentStderr()
     as_json = (not out.isatty()) if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()

@@ -129,11 +129,11 @@ def _parent_and_refs(msg: Message, own_id: str) -> tuple[str | None, tuple[str, 
 
 def _content_hash_id(msg: Message, raw: bytes) -> str:
     """A stable identity for a message without Message-ID: its author, date, subject and body."""
-    _, _, body = raw.partition(b"\n\n")
+    _, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
     digest = hashlib.sha256()
     for name in ("From", "Date", "Subject"):
         digest.update(h.decode_value(msg.get(name)).encode("utf-8", "replace") + b"\0")
-    digest.update(body.replace(b"\r\n", b"\n"))
+    digest.update(body)
     return f"{digest.hexdigest()[:32]}@{HASH_ID_DOMAIN}"
 
 

@@ -7,7 +7,7 @@ the first rule with an opinion decides, and every decision carries a short human
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,15 +16,6 @@ from functools import lru_cache
 from bridge import rules
 from bridge.durations import add_business_time, format_duration
 from bridge.model import Author, Flag, Mail, ThreadView
-
-# Mail a machine wrote never asks for help and never answers a question.
-_AUTOMATIC = {
-    Flag.SPAM: "spam: flagged by the list's filter",
-    Flag.BOUNCE: "automated: delivery status notification",
-    Flag.OUT_OF_OFFICE: "automated: out-of-office reply",
-    Flag.AUTOMATED: "automated mail",
-}
-_BODY_SCAN_CHARS = 4000  # vetoes look at the opening of a body; long pastes add only noise
 
 
 @dataclass(frozen=True)
@@ -71,91 +62,27 @@ class MatchResult:
     next_due_at: datetime | None = None
 
 
-Verdict = tuple[bool, str]
-RequestRule = Callable[[Mail], Verdict | None]
-
-
 @dataclass(frozen=True)
 class _Compiled:
-    request_rules: tuple[RequestRule, ...]
+    request_rules: tuple[rules.RequestRule, ...]
     closing_body: tuple[re.Pattern[str], ...]
     content_free: re.Pattern[str]
 
 
-def _compile(pattern: str, where: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise ValueError(f"invalid pattern {pattern!r} in {where}: {exc}") from exc
-
-
-def _compile_table(table: rules.PatternTable, where: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((cat, _compile(p, f"{where}.{cat}")) for cat, patterns in table for p in patterns)
-
-
-def _search_table(
-    table: tuple[tuple[str, re.Pattern[str]], ...], text: str
-) -> tuple[str, str] | None:
-    for category, pattern in table:
-        match = pattern.search(text)
-        if match:
-            return category, " ".join(match.group(0).split())[:40].lower()
-    return None
-
-
-def _flag_rule(mail: Mail) -> Verdict | None:
-    return next(((False, why) for flag, why in _AUTOMATIC.items() if flag in mail.flags), None)
-
-
-def _subject_rule(table: rules.PatternTable) -> RequestRule:
-    compiled = _compile_table(table, "not_request_subject")
-
-    def not_request_subject(mail: Mail) -> Verdict | None:
-        hit = _search_table(compiled, mail.subject)
-        return (False, f"{hit[0]}: subject matches '{hit[1]}'") if hit else None
-
-    return not_request_subject
-
-
-def _body_rule(table: rules.PatternTable) -> RequestRule:
-    compiled = _compile_table(table, "not_request_body")
-
-    def not_request_body(mail: Mail) -> Verdict | None:
-        hit = _search_table(compiled, (mail.body or "")[:_BODY_SCAN_CHARS])
-        return (False, f"{hit[0]}: body matches '{hit[1]}'") if hit else None
-
-    return not_request_body
-
-
-def _evidence_rule(patterns: tuple[str, ...]) -> RequestRule:
-    compiled = _compile_table((("request", patterns),), "request_evidence")
-
-    def request_evidence(mail: Mail) -> Verdict:
-        if _search_table(compiled, mail.subject):
-            return True, "request: the subject asks"
-        if mail.body is None:
-            return False, "not parsed: the subject shows no request"
-        hit = _search_table(compiled, mail.body[:_BODY_SCAN_CHARS])
-        if hit:
-            return True, f"request: body matches '{hit[1]}'"
-        return False, "no question or request for help found"
-
-    return request_evidence
-
-
 @lru_cache(maxsize=16)
 def _compiled(settings: MatcherSettings) -> _Compiled:
-    request_rules: tuple[RequestRule, ...] = (
-        _flag_rule,
-        _subject_rule(settings.not_request_subject),
-        _body_rule(settings.not_request_body),
-        _evidence_rule(settings.request_evidence),
+    request_rules: tuple[rules.RequestRule, ...] = (
+        rules.flag_rule,
+        rules.orphan_reply_rule,
+        rules.subject_rule(settings.not_request_subject),
+        rules.body_rule(settings.not_request_body),
+        rules.evidence_rule(settings.request_evidence),
     )
     free = "|".join(f"(?:{p})" for p in settings.content_free) or r"(?!)"
     return _Compiled(
         request_rules=request_rules,
-        closing_body=tuple(_compile(p, "closing_body") for p in settings.closing_body),
-        content_free=_compile(free, "content_free"),
+        closing_body=tuple(rules.compile_pattern(p, "closing_body") for p in settings.closing_body),
+        content_free=rules.compile_pattern(free, "content_free"),
     )
 
 
@@ -190,7 +117,7 @@ def same_person(a: Author, b: Author) -> bool:
 
 
 def is_content_free(body: str, settings: MatcherSettings) -> bool:
-    """True when every sentence of `body` is a "+1", "me too", "following"... or it is near-empty."""
+    """True when every sentence of `body` is a "+1", "me too", "following"..., or it is ~empty."""
     if len("".join(body.split())) < settings.min_answer_chars:
         return True
     pattern = _compiled(settings).content_free
@@ -200,10 +127,16 @@ def is_content_free(body: str, settings: MatcherSettings) -> bool:
 
 def is_qualifying_answer(msg: Mail, asker: Author, settings: MatcherSettings) -> bool:
     """A reply by someone else, written by a human, saying something; unparsed replies count."""
-    if same_person(msg.author, asker) or any(flag in msg.flags for flag in _AUTOMATIC):
+    if same_person(msg.author, asker):
         return False
-    # body None = headers only: a human replied, we cannot tell what; not posting is the safe side
-    return msg.body is None or not is_content_free(msg.body, settings)
+    if any(flag in msg.flags for flag, _ in rules.AUTOMATIC_FLAGS):
+        return False
+    # No body (headers only) or nothing left after cleaning (often an interleaved reply the
+    # cleaner could not separate from the quote): a human replied, we cannot tell what, and
+    # not posting is the safe side.
+    if msg.body is None or not msg.body.strip():
+        return True
+    return not is_content_free(msg.body, settings)
 
 
 def closing_reason(thread: ThreadView, settings: MatcherSettings) -> str | None:
@@ -277,6 +210,9 @@ def decide(
         return skip("already posted")
     if Flag.OURS in root.flags:
         return skip("our own relay")
+    if Flag.DATE_MISSING in root.flags:
+        # a fallback date (arrival time) could make an old question look new after a resync
+        return skip("no usable Date header: age unknown")
     age = now - root.date
     if age > settings.max_age:
         return skip(f"too old: {format_duration(age)} > {format_duration(settings.max_age)}")
@@ -293,7 +229,9 @@ def decide(
         return skip("too old by the time it would be due")
     if due_at <= now:
         return Decision(root.message_id, True, f"unanswered for {format_duration(age)}", due_at)
-    return Decision(root.message_id, False, f"waiting: due in {format_duration(due_at - now)}", due_at)
+    return Decision(
+        root.message_id, False, f"waiting: due in {format_duration(due_at - now)}", due_at
+    )
 
 
 def _request_veto(root: Mail, settings: MatcherSettings) -> str | None:
@@ -311,7 +249,9 @@ def find_due(
     result = MatchResult()
     for thread in threads:
         decision = decide(thread, now, settings, posted)
-        bucket = result.due if decision.due else result.waiting if decision.waiting else result.skipped
+        bucket = (
+            result.due if decision.due else result.waiting if decision.waiting else result.skipped
+        )
         bucket.append(decision)
     result.due.sort(key=lambda d: (d.due_at or now, d.root_id))
     result.waiting.sort(key=lambda d: (d.due_at or now, d.root_id))

@@ -2,13 +2,37 @@
 
 Every entry is a regular expression matched case-insensitively (plain words work as they are).
 A table is a tuple of (category, patterns); the category names the reason a decision gives,
-e.g. "announcement: subject matches 'save the date'". Config may replace any table whole.
+e.g. "announcement: subject matches 'save the date'" (the match, or a pattern's first group).
+Config may replace any table whole.
 CJK patterns carry no \\b: those scripts have no spaces, so word boundaries do not apply.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+from bridge.model import Flag, Mail
+
 PatternTable = tuple[tuple[str, tuple[str, ...]], ...]
+
+# Prefix for words that also occur in real questions ("When will 2.0 be released?"): they only
+# count in a subject without a question mark. A pattern's first group is what a reason quotes.
+NOQ = r"^(?!.*[?？]).*?\b"
+
+# Mail a machine wrote never asks for help and never answers a question (not configurable).
+AUTOMATIC_FLAGS: tuple[tuple[Flag, str], ...] = (
+    (Flag.SPAM, "spam: flagged by the list's filter"),
+    (Flag.BOUNCE, "automated: delivery status notification"),
+    (Flag.OUT_OF_OFFICE, "automated: out-of-office reply"),
+    (Flag.AUTOMATED, "automated mail"),
+)
+# Vetoes read a body's opening and its end (where newsletters put "unsubscribe"); the middle of
+# a long paste (logs, code) adds only noise and time.
+BODY_HEAD_CHARS, BODY_TAIL_CHARS = 4000, 2000
+
+# fmt: off
+# (tables stay hand-wrapped: one line per idea reads better than one line per pattern)
 
 # Subjects that are not requests for help. Checked before any sign of a question, because
 # announcements and spam ask rhetorical questions too. Keep library vocabulary in mind:
@@ -24,14 +48,16 @@ NOT_REQUEST_SUBJECT: PatternTable = (
         r"\bpending +messages\b", r"\bvoice ?(?:mail|message)\b", r"\binvoice (?:attached|#?\d)",
         r"\b(?:payment|remittance) advice\b", r"\bpayment (?:notification|failed|declined)\b",
         r"\bsub\w*ption (?:has )?expired\b", r"\baction required\b", r"\bsecurity alert\b",
-        r"\b(?:termination|suspension|expiration) notice\b", r"\bimportant (?:notification|information)\b",
+        r"\b(?:termination|suspension|expiration) notice\b",
+        r"\bimportant (?:notification|information)\b",
         r"\bshipment notification\b", r"\bdocument pending\b", r"\bsign and return\b",
         r"\bfactura\b", r"\bmulta\b", r"\bdocumento \d+", r"\bcontrato restringido\b",
         r"\btransferencia\b.*\bpendiente\b", r"\bnotificaci[oó]n (?:oficial|de pago)\b",
         r"\batualiza[cç][aã]o cadastral\b", r"\bintima[cç][aã]o\b", r"\bnota fiscal\b",
         r"\bencomenda\b", r"\binconsist[eê]ncia de informa", r"\b[uú]ltimo aviso\b",
         r"\bfacture\b", r"\bsera suspendu\b", r"\bpay[ée]e deux fois\b",
-        r"\bkundendaten\b", r"\brechnung\b", r"\bdringend\b", r"\bkonto (?:gesperrt|verifizieren)\b",
+        r"\bkundendaten\b", r"\brechnung\b", r"\bdringend\b",
+        r"\bkonto (?:gesperrt|verifizieren)\b",
         r"\bterugbetaling\b", r"\bidentificeer\b", r"\bfactuur\b", r"\bfaktura\b",
         r"\bfattura\b", r"\bsözleşme", r"お支払", r"支払い方法", r"確認が必要", r"重要なお知らせ",
         r"アカウント", r"カード", r"ご請求", r"還付金", r"配達", r"お荷物", r"認証", r"マイル",
@@ -53,13 +79,14 @@ NOT_REQUEST_SUBJECT: PatternTable = (
     )),
     ("announcement", (
         r"\bannounc(?:e|es|ed|ement|ements|ing)\b", r"\[ann\]", r"\bsave[- ]the[- ]date\b",
-        r"\bnow available\b", r"\bis back (?:up|online)\b", r"^\W*reminder\b", r"\breminder:",
-        r"\binvitation\b", r"\bank[üu]ndigung\b", r"\beinladung\b", r"\bannonce\b",
+        r"\bis back (?:up|online)\b", r"^\W*reminder\b", r"\breminder:",
+        NOQ + r"(invitation|now available)\b", r"\bank[üu]ndigung\b", r"\beinladung\b",
+        r"\bannonce\b",
         r"\banuncio\b", r"\binvitaci[oó]n\b", r"\baankondiging\b", r"\bogłoszenie\b",
         r"お知らせ", r"ご案内", r"通知",
     )),
     ("release notes", (
-        r"\brelease (?:notes|announcement|candidate)\b", r"\breleased\b", r"\[release\]",
+        r"\brelease (?:notes|announcement|candidate)\b", NOQ + r"(released)\b", r"\[release\]",
         r"\bv?\d+(?:\.\d+)+ (?:is )?(?:out|available)\b", r"\bchangelog\b",
     )),
     ("call for papers", (
@@ -69,7 +96,7 @@ NOT_REQUEST_SUBJECT: PatternTable = (
         r"\bconvocatoria\b", r"\bchamada de trabalhos\b", r"\bdeadline extend",
         r"\bregistration (?:is )?(?:now )?open\b",
     )),
-    ("webinar", (r"\bwebinars?\b", r"\bwebinaire\b", r"\bonline[- ]seminar\b")),
+    ("webinar", (NOQ + r"(webinars?|webinaire|online[- ]seminar)\b",)),
     ("job ad", (
         r"\b(?:is|are|we're|now) hiring\b", r"\bjob (?:opening|offer|posting|opportunity|ad)s?\b",
         r"^\W*jobs?\b", r"\[jobs?\]", r"\bvacanc(?:y|ies)\b", r"\bposition (?:available|open)\b",
@@ -79,12 +106,12 @@ NOT_REQUEST_SUBJECT: PatternTable = (
     )),
     ("newsletter", (
         r"\bnewsletter\b", r"\bdigest,? vol(?:ume)?\.? ?\d+", r"\bdigest\b.*\bissue \d+",
-        r"\b(?:weekly|monthly) (?:update|roundup|news)\b", r"\bbulletin\b", r"\brundbrief\b",
+        r"\b(?:weekly|monthly) (?:update|roundup|news)\b", NOQ + r"(bulletin)\b", r"\brundbrief\b",
         r"\bbolet[ií]n\b", r"\bnieuwsbrief\b",
     )),
     ("test message", (
         r"^\W*test(?:ing)?\W*$", r"\bthis is a test\b", r"\btest (?:e-?mail|message|post)\b",
-        r"\bplease ignore\b",
+        r"\bplease ignore\b", r"\[test\]",
     )),
 )
 
@@ -93,7 +120,8 @@ NOT_REQUEST_SUBJECT: PatternTable = (
 NOT_REQUEST_BODY: PatternTable = (
     ("call for papers", (
         r"\bcall for (?:papers|proposals|participation|contributions|abstracts|submissions)\b",
-        r"\bsubmission deadline\b", r"\bapologies for (?:cross-?posting|multiple (?:copies|postings))",
+        r"\bsubmission deadline\b",
+        r"\bapologies for (?:cross-?posting|multiple (?:copies|postings))",
         r"\bplease (?:forward|circulate|distribute) (?:this|to)\b",
     )),
     ("announcement", (
@@ -111,6 +139,18 @@ NOT_REQUEST_BODY: PatternTable = (
         r"\bunsubscribe from (?:this|our) (?:list|newsletter|mailing)",
         r"\byou are receiving this (?:e-?mail|newsletter|message)\b",
         r"\bmanage your (?:subscription|preferences)\b",
+        r"\bclick (?:here|below) to unsubscribe\b", r"\bto stop receiving (?:these|this|our)\b",
+        r"\bif you (?:no longer )?(?:wish|want) to (?:stop )?receiv", r"\bdarte de baja\b",
+        r"\bdarse de baja\b", r"\bno deseas? recibir\b", r"\bse d[ée]sabonner\b",
+        r"\bd[ée]sinscri", r"\bnewsletter abbestellen\b", r"\bafmelden voor\b",
+    )),
+    ("sales pitch", (
+        r"\bas (?:the|a|our) sales (?:director|manager|representative|team)\b",
+        r"\bwe (?:would be|are|'d be|will be) (?:happy|glad|honou?red|pleased) to "
+        r"(?:talk|be your|offer|provide|quote|discuss|cooperate)",
+        r"\bwe support companies\b", r"\b(?:can|could) our (?:product|company|services?)\b",
+        r"\bi will send you the (?:specification|catalog|offer|price)",
+        r"\blate (?:husband|wife|father|mother)\b",
     )),
     ("phishing", (
         r"\byour mailbox (?:is|has)\b", r"\bverify your (?:account|e-?mail|identity)\b",
@@ -118,12 +158,15 @@ NOT_REQUEST_BODY: PatternTable = (
         r"\byour account (?:will|has been) (?:be )?(?:suspended|closed|deactivated|terminated)",
         r"\bdear (?:customer|user|client|beneficiary|account holder|valued)\b",
         r"\bwire transfer\b", r"\bnext of kin\b", r"\blottery\b", r"\bbank details\b",
+        r"\bgeachte klant\b", r"\bestimad[oa] cliente\b", r"\bch[eè]re? client\b",
+        r"\bsehr geehrte[rn]? kund", r"\bprezad[oa] cliente\b", r"\bgentile cliente\b",
+        r"\bszanown[ya] klienc",
     )),
 )
 
 # Signs of a request for help, in subject or body. Only consulted once no rule above vetoed.
 REQUEST_EVIDENCE: tuple[str, ...] = (
-    r"[?？¿]",
+    r"[?？](?=[\s\"'”’»)\]]|$)|¿",  # a question mark ending a sentence, not a URL's "?id="
     r"\bhelp\b", r"\bproblems?\b", r"\bissues?\b", r"\berrors?\b", r"\bfail(?:s|ed|ure|ing)?\b",
     r"\bunable\b", r"\bcan'?t\b", r"\bcannot\b", r"\bcouldn'?t\b", r"\bdoesn'?t work",
     r"\bnot working\b", r"\bwon'?t\b", r"\bhow (?:do|does|can|could|should|would|to)\b",
@@ -151,6 +194,7 @@ CONTENT_FREE: tuple[str, ...] = (
     r"(?:many )?thanks?(?: you)?(?: (?:in advance|too|a lot))?", r"ty|thx|tia",
     r"ich auch", r"moi aussi", r"yo tambi[ée]n", r"anch'?io", r"ik ook", r"eu tamb[ée]m",
     r"ja też", r"同じく", r"私も",
+    r"[\W_]+",  # emoji or punctuation only: "👍👍", "!!!"
 )
 
 # An asker's subject carrying one of these closes the thread (case-insensitive substring).
@@ -161,7 +205,7 @@ CLOSING_BODY: tuple[str, ...] = (
     r"\bnever ?mind\b", r"\bnvm\b",
     r"\b(?:i|we) (?:have )?(?:found|figured out|worked out|sorted out|solved|fixed|resolved)"
     r" (?:it|this|the (?:problem|issue|answer|solution|cause)|a (?:solution|workaround|fix))\b",
-    r"\b(?:problem|issue) (?:is |has been )?(?:solved|resolved|fixed)\b",
+    r"\b(?:problem|issue|topic|question) (?:is |was |has been |got )?(?:solved|resolved|fixed)\b",
     r"\bplease ignore my (?:previous|last|earlier) (?:e-?mail|message|post|question)\b",
     r"\bgelöst\b", r"\brésolu\b", r"\bresuelto\b", r"\brisolto\b", r"\bopgelost\b",
     r"\brozwiązan[ey]\b", r"\bresolvido\b", r"解決しました", r"已解决",
@@ -169,3 +213,95 @@ CLOSING_BODY: tuple[str, ...] = (
 
 OPT_OUT_TAGS: tuple[str, ...] = ("[no-tweet]", "[notweet]", "[no tweet]", "[private]")
 OPT_IN_TAGS: tuple[str, ...] = ("[tweet]", "[share]")
+# fmt: on
+
+
+# --- rules: small named functions built once from tables; each returns a verdict or None ---
+
+Verdict = tuple[bool, str]
+RequestRule = Callable[[Mail], Verdict | None]
+
+
+CompiledTable = tuple[tuple[str, re.Pattern[str]], ...]
+
+
+def compile_pattern(pattern: str, where: str) -> re.Pattern[str]:
+    """Compile one configured pattern; a bad one is a ValueError naming where it came from."""
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"invalid pattern {pattern!r} in {where}: {exc}") from exc
+
+
+def compile_table(table: PatternTable, where: str) -> CompiledTable:
+    return tuple(
+        (cat, compile_pattern(p, f"{where}.{cat}")) for cat, patterns in table for p in patterns
+    )
+
+
+def search_table(table: CompiledTable, text: str) -> tuple[str, str] | None:
+    """The first (category, matched text) found in `text`, in table order, or None."""
+    for category, pattern in table:
+        match = pattern.search(text)
+        if match:
+            shown = match.group(1) if pattern.groups else match.group(0)
+            return category, " ".join(shown.split())[:40].lower()
+    return None
+
+
+def scan_text(body: str) -> str:
+    """The parts of a body the rules read: its head and its tail."""
+    if len(body) <= BODY_HEAD_CHARS + BODY_TAIL_CHARS:
+        return body
+    return body[:BODY_HEAD_CHARS] + "\n" + body[-BODY_TAIL_CHARS:]
+
+
+def orphan_reply_rule(mail: Mail) -> Verdict | None:
+    """A "Re:" root, or one naming a parent we never saw, continues an older thread."""
+    if mail.is_reply_subject or mail.in_reply_to:
+        return False, "a reply to a message we never saw"
+    return None
+
+
+def flag_rule(mail: Mail) -> Verdict | None:
+    """Spam, bounces, out-of-office and other automated mail are never requests."""
+    return next(((False, why) for flag, why in AUTOMATIC_FLAGS if flag in mail.flags), None)
+
+
+def subject_rule(table: PatternTable) -> RequestRule:
+    compiled = compile_table(table, "not_request_subject")
+
+    def not_request_subject(mail: Mail) -> Verdict | None:
+        """Announcements, job ads, phishing... recognised by their subject."""
+        hit = search_table(compiled, mail.subject)
+        return (False, f"{hit[0]}: subject matches '{hit[1]}'") if hit else None
+
+    return not_request_subject
+
+
+def body_rule(table: PatternTable) -> RequestRule:
+    compiled = compile_table(table, "not_request_body")
+
+    def not_request_body(mail: Mail) -> Verdict | None:
+        """The same, by strong phrases in the opening of the body."""
+        hit = search_table(compiled, scan_text(mail.body or ""))
+        return (False, f"{hit[0]}: body matches '{hit[1]}'") if hit else None
+
+    return not_request_body
+
+
+def evidence_rule(patterns: tuple[str, ...]) -> RequestRule:
+    compiled = compile_table((("request", patterns),), "request_evidence")
+
+    def request_evidence(mail: Mail) -> Verdict:
+        """A question mark or help wording; an unparsed body leaves only the subject to judge."""
+        if search_table(compiled, mail.subject):
+            return True, "request: the subject asks"
+        if mail.body is None:
+            return False, "not parsed: the subject shows no request"
+        hit = search_table(compiled, scan_text(mail.body))
+        if hit:
+            return True, f"request: body matches '{hit[1]}'"
+        return False, "no question or request for help found"
+
+    return request_evidence

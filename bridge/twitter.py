@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,13 +84,15 @@ class _BaseUrlAdapter(HTTPAdapter):
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, stream: bool = False,
         timeout: float | tuple[float, float] | None = None, verify: bool | str = True,
-        cert: Any = None, proxies: Mapping[str, str] | None = None,
+        cert: Any = None, proxies: dict[str, str] | None = None,
     ) -> requests.Response:
         url = request.url or ""
         if self._base and url.startswith(TWEEPY_HOST):
             request.url = self._base + url[len(TWEEPY_HOST):]
-        return super().send(request, stream=stream, timeout=timeout or self._timeout,
-                            verify=verify, cert=cert, proxies=proxies)
+        if timeout is None:
+            timeout = self._timeout
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                            proxies=proxies)
 
 
 class XClient:
@@ -107,12 +110,15 @@ class XClient:
         if oauth2_user_token:
             self._client = tweepy.Client(bearer_token=oauth2_user_token, return_type=dict)
         elif all(oauth1):
-            self._client = tweepy.Client(*(None, *oauth1), return_type=dict)
+            self._client = tweepy.Client(
+                consumer_key=consumer_key, consumer_secret=consumer_secret,
+                access_token=access_token, access_token_secret=access_token_secret,
+                return_type=dict)
         else:
             raise ConfigError(["x: need consumer_key, consumer_secret, access_token and "
                                "access_token_secret, or oauth2_user_token"])
         self._user_auth = not oauth2_user_token  # tweepy: True = sign with OAuth 1.0a
-        base = _check_base_url(api_base_url)
+        base = _check_base_url(api_base_url, oauth1=self._user_auth)
         session = self._client.session
         session.trust_env = False  # no proxies or .netrc from the environment
         session.mount(TWEEPY_HOST + "/", _BaseUrlAdapter(base, timeout))
@@ -185,7 +191,7 @@ class XClient:
         posts: list[XPost] = []
         token: str | None = None
         for _ in range(MAX_PAGES):
-            body = self._call(operation, lambda t=token: fetch(t))  # type: ignore[misc]
+            body = self._call(operation, functools.partial(fetch, token))
             posts.extend(parse_posts(body))
             token = (body.get("meta") or {}).get("next_token")
             if not token or (limit is not None and len(posts) >= limit):
@@ -209,15 +215,20 @@ class XClient:
         return body
 
 
-def _check_base_url(url: str) -> str | None:
-    """None when it is tweepy's own host; plain http only to loopback."""
+def _check_base_url(url: str, *, oauth1: bool) -> str | None:
+    """None when it is tweepy's own host. Plain http only to loopback. OAuth 1.0a signs the
+    api.twitter.com URL, so with it another real host would refuse every signature."""
     url = url.rstrip("/")
     if url == TWEEPY_HOST:
         return None
     parts = urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK):
-        return url
-    raise ConfigError([f"x.api_base_url: must be https (http only on loopback), got {url!r}"])
+    loopback = parts.hostname in _LOOPBACK
+    if parts.scheme not in ("http", "https") or (parts.scheme == "http" and not loopback):
+        raise ConfigError([f"x.api_base_url: must be https (http only on loopback), got {url!r}"])
+    if oauth1 and not loopback:
+        raise ConfigError([f"x.api_base_url: {url!r} needs oauth2_user_token (OAuth 1.0a "
+                           f"signatures cover the {TWEEPY_HOST} URL)"])
+    return url
 
 
 def _map_http_error(operation: str, exc: tweepy.HTTPException, *, posting: bool) -> Exception:

@@ -40,10 +40,12 @@ def thread_sets(mails: list[Mail]) -> set[frozenset[str]]:
 
 SHAPES = {
     "chain": [mail("a@x", 0), mail("b@x", 10, ("a@x",), reply=True, who="b"),
-              mail("c@x", 20, ("a@x", "b@x"), reply=True), mail("d@x", 30, ("a@x", "b@x", "c@x"), reply=True, who="d")],
+              mail("c@x", 20, ("a@x", "b@x"), reply=True),
+              mail("d@x", 30, ("a@x", "b@x", "c@x"), reply=True, who="d")],
     "fan": [mail("r@x", 0), mail("s1@x", 5, ("r@x",), reply=True, who="s1"),
             mail("s2@x", 6, ("r@x",), reply=True, who="s2"), mail("s3@x", 7, ("r@x",), reply=True, who="s3")],
-    "ghost_parent": [mail("g1@x", 5, ("missing@x",), reply=True), mail("g2@x", 6, ("missing@x",), reply=True, who="b"),
+    "ghost_parent": [mail("g1@x", 5, ("missing@x",), reply=True),
+                     mail("g2@x", 6, ("missing@x",), reply=True, who="b"),
                      mail("other@x", 1, subject="something else")],
     "web_reply_no_refs": [mail("q@x", 0, subject="ezproxy stanza"),
                           mail("w@x", 60, subject="ezproxy stanza", reply=True, who="w"),

@@ -1,0 +1,50 @@
+"""Archive readers: mbox (mboxrd unescaping, From_ dates), MMDF, Maildir trees."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bridge.archive import read_maildir, read_mbox
+
+MBOX = (
+    b"From alice@example.org Mon Nov  2 09:15:00 2026\n"
+    b"Message-ID: <1@example.org>\nSubject: one\n\nbody line\n>From the archive\n\n"
+    b"From bob@example.org Tue Nov  3 10:00:00 2026\n"
+    b"Message-ID: <2@example.org>\nSubject: two\n\nFrom here on, text\n"
+)
+
+
+def test_mbox_yields_each_message_unescaped_with_its_from_line_date(tmp_path: Path) -> None:
+    path = tmp_path / "list.mbox"
+    path.write_bytes(MBOX)
+    consumed: list[int] = []
+    mails = list(read_mbox(path, consumed.append))
+    assert [m.source for m in mails] == [f"mbox:{path} #1", f"mbox:{path} #2"]
+    assert mails[0].data.endswith(b"body line\nFrom the archive\n")
+    assert mails[0].internal_date == datetime(2026, 11, 2, 9, 15, tzinfo=UTC)
+    assert b"From here on, text" in mails[1].data  # not a separator: no blank line before it
+    assert sum(consumed) == len(MBOX)
+
+
+def test_mmdf_archive_is_split_on_its_markers(tmp_path: Path) -> None:
+    path = tmp_path / "list.mmdf"
+    path.write_bytes(b"\x01\x01\x01\x01\nSubject: a\n\nx\n\x01\x01\x01\x01\n"
+                     b"\x01\x01\x01\x01\nSubject: b\n\ny\n\x01\x01\x01\x01\n")
+    assert [m.data for m in read_mbox(path)] == [b"Subject: a\n\nx\n", b"Subject: b\n\ny\n"]
+
+
+def test_maildir_reads_cur_and_new_but_never_tmp(tmp_path: Path) -> None:
+    for sub, name in (("cur", "1:2,S"), ("new", "2"), ("tmp", "3")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / name).write_bytes(f"Subject: {sub}\n\nx\n".encode())
+    (tmp_path / ".Sub" / "cur").mkdir(parents=True)
+    (tmp_path / ".Sub" / "cur" / "4").write_bytes(b"Subject: sub\n\nx\n")
+    subjects = sorted(m.data.split(b"\n")[0] for m in read_maildir(tmp_path))
+    assert subjects == [b"Subject: cur", b"Subject: new", b"Subject: sub"]
+
+
+def test_a_plain_folder_of_message_files_is_read_too(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(b"Subject: a\n\nx\n")
+    (tmp_path / ".hidden").write_bytes(b"nope")
+    assert [m.source for m in read_maildir(tmp_path)] == [f"maildir:{tmp_path / 'a.eml'}"]

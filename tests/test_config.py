@@ -1,0 +1,113 @@
+"""Config: defaults, every problem listed at once with its key path, secrets never inline."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bridge.config import Config, load_config, parse_config
+from bridge.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "config.example.toml"
+
+
+def test_no_file_means_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    config = load_config(None)
+    assert config == Config()
+    assert config.imap is None
+    assert config.db_path() == "bridge.sqlite3"
+    assert config.db_path(str(tmp_path / "x.db")) == str(tmp_path / "x.db")
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/listserv-bridge")
+    assert config.db_path() == "/var/lib/listserv-bridge/bridge.sqlite3"
+
+
+def test_the_shipped_example_is_refused_until_its_placeholders_are_replaced() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(str(EXAMPLE))
+    text = "\n".join(err.value.problems)
+    assert "list.address" in text and "placeholder" in text
+    assert "imap.host" in text and "imap.username" in text
+
+
+def test_every_example_key_is_documented_by_a_comment() -> None:
+    lines = EXAMPLE.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert lines[i - 1].lstrip().startswith("#"), f"undocumented key: {line}"
+
+
+def test_all_problems_are_listed_at_once_with_key_paths(tmp_path: Path) -> None:
+    data = tomllib.loads(
+        """
+        surprise = 1
+        [list]
+        address = "not-an-address"
+        [imap]
+        host = "imap.example.net"
+        port = 99999
+        security = "plain"
+        password = "hunter2"
+        idle_refresh = "soon"
+        colour = "blue"
+        """
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "bridge.toml")
+    problems = "\n".join(err.value.problems)
+    for expected in ("list.address", "imap.username: required", "imap.port",
+                     "imap.security: plaintext", "imap.password: secrets must not be written",
+                     "imap.idle_refresh", "imap.colour: unknown key", "surprise"):
+        assert expected in problems, expected
+    assert "hunter2" not in str(err.value)
+
+
+def test_plaintext_imap_is_accepted_only_for_loopback_with_explicit_permission(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    base = {"host": "127.0.0.1", "username": "u", "security": "plain",
+            "password": {"file": str(secret)}}
+    with pytest.raises(ConfigError):
+        parse_config({"imap": base}, "c")
+    config = parse_config({"imap": {**base, "allow_plaintext": True}}, "c")
+    assert config.imap is not None and config.imap.port == 143
+    assert config.imap.password is not None and config.imap.password.resolve() == "s3cret"
+
+
+def test_secret_sources_are_checked_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    imap = {"host": "imap.example.net", "username": "u"}
+    with pytest.raises(ConfigError, match="IMAP_PW is not set"):
+        parse_config({"imap": {**imap, "password": {"env": "IMAP_PW"}}}, "c")
+    monkeypatch.setenv("IMAP_PW", "pw-from-env")
+    config = parse_config({"imap": {**imap, "password": {"env": "IMAP_PW"}}}, "c")
+    assert config.imap is not None and config.imap.password is not None
+    assert config.imap.password.resolve() == "pw-from-env"
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    with pytest.raises(ConfigError, match="CREDENTIALS_DIRECTORY"):
+        parse_config({"imap": {**imap, "password": {"credential": "imap-password"}}}, "c")
+    (tmp_path / "imap-password").write_text("pw-from-systemd")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = parse_config({"imap": {**imap, "password": {"credential": "imap-password"}}}, "c")
+    assert config.imap is not None and config.imap.password is not None
+    assert config.imap.password.resolve() == "pw-from-systemd"
+
+
+def test_xoauth2_takes_a_token_command_run_at_connect_time() -> None:
+    imap = {"host": "imap.example.net", "username": "u", "auth": "xoauth2",
+            "oauth2_token": {"command": ["printf", "tok-123"]}}
+    config = parse_config({"imap": imap}, "c")
+    assert config.imap is not None and config.imap.oauth2_token is not None
+    assert config.imap.oauth2_token.resolve() == "tok-123"
+    with pytest.raises(ConfigError, match=r"imap\.oauth2_token: required"):
+        parse_config({"imap": {k: v for k, v in imap.items() if k != "oauth2_token"}}, "c")
+
+
+def test_unreadable_or_invalid_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(str(tmp_path / "missing.toml"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[imap\nhost=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(str(bad))
