@@ -7,18 +7,21 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
-from bridge import __version__
+from bridge import __version__, review
 from bridge.archive import read_maildir, read_mbox
 from bridge.config import Config, load_config
+from bridge.durations import parse_duration
 from bridge.errors import BridgeError, ConfigError
 from bridge.ingest import IngestPolicy, IngestReport, ingest_archive, store_batch
 from bridge.log import REDACTOR, configure_logging
 from bridge.mailstore import MailStore
+from bridge.matcher import check_settings
 from bridge.model import RawMail
 from bridge.store import Store
 
@@ -48,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
     threads = sub.add_parser("threads", parents=[common], help="list the stored threads")
     threads.add_argument("--json", action="store_true", help="one JSON object per line per thread")
+    preview = sub.add_parser("preview", parents=[common],
+                             help="threads due now and soon, with the exact post text")
+    preview.add_argument("--json", action="store_true", help="one JSON object per line per thread")
+    backtest = sub.add_parser("backtest", parents=[common],
+                              help="replay an mbox archive with a simulated clock")
+    backtest.add_argument("--mbox", metavar="PATH", required=True, help="the archive to replay")
+    backtest.add_argument("--unanswered-after", metavar="D", help='override, e.g. "36h" or "2d"')
+    backtest.add_argument("--json", action="store_true", help="one JSON object per line per thread")
     return parser
 
 
@@ -149,9 +160,45 @@ def cmd_threads(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_preview(args: argparse.Namespace, config: Config) -> int:
+    now = datetime.now(UTC)
+    with open_store(config, args.db) as mailstore:
+        plans = review.preview_plans(mailstore, config, now)
+    if args.json:
+        for plan in plans:
+            print(review.plan_json(plan, config))
+    else:
+        review.print_preview(plans, now, sys.stdout)
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
+    if not Path(args.mbox).is_file():
+        raise BridgeError(f"no such archive: {args.mbox}")
+    if args.unanswered_after:
+        try:
+            after = parse_duration(args.unanswered_after)
+        except ValueError as exc:
+            raise ConfigError([f"--unanswered-after: {exc}"]) from None
+        matcher = replace(config.matcher, unanswered_after=after)
+        problems = check_settings(matcher)
+        if problems:
+            raise ConfigError([f"--unanswered-after: {p}" for p in problems])
+        config = replace(config, matcher=matcher)
+    plans = review.backtest_plans(args.mbox, config)
+    if args.json:
+        for plan in plans:
+            print(review.plan_json(plan, config))
+    else:
+        review.print_backtest(plans, config, sys.stdout)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "ingest": cmd_ingest,
     "threads": cmd_threads,
+    "preview": cmd_preview,
+    "backtest": cmd_backtest,
 }
 
 

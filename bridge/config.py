@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from bridge import rules
+from bridge.compose import ComposeSettings
 from bridge.configread import Section
 from bridge.errors import ConfigError
 from bridge.imap import is_loopback
+from bridge.links import LinkSettings, check_url_template
+from bridge.matcher import MatcherSettings, check_settings
 from bridge.secrets import SecretError, SecretRef
 
 DEFAULT_DB_NAME = "bridge.sqlite3"
@@ -62,6 +66,9 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     imap: ImapConfig | None = None
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    matcher: MatcherSettings = field(default_factory=MatcherSettings)
+    compose: ComposeSettings = field(default_factory=ComposeSettings)
+    links: LinkSettings = field(default_factory=LinkSettings)
     source: str = "(embedded defaults)"
 
     def db_path(self, override: str | None = None) -> str:
@@ -128,12 +135,81 @@ def _read_ingest(sec: Section) -> IngestConfig:
     return cfg
 
 
+def _read_pattern_table(sec: Section, name: str, default: rules.PatternTable) -> rules.PatternTable:
+    """A {category = [patterns]} table; given, it replaces the default table whole."""
+    sec.used.add(name)
+    value = sec.data.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) for p in v) for v in value.values()
+    ):
+        sec.problems.append(f"{sec.key(name)}: expected a table of category = [patterns]")
+        return default
+    return tuple((str(k), tuple(v)) for k, v in value.items())
+
+
+def _read_matcher(sec: Section) -> MatcherSettings:
+    d = MatcherSettings()
+    cfg = MatcherSettings(
+        unanswered_after=sec.duration("unanswered_after", "48h"),
+        max_age=sec.duration("max_age", "7d"),
+        business_days=sec.boolean("business_days", False),
+        opt_out_tags=sec.strings("opt_out_tags", d.opt_out_tags),
+        opt_in_only=sec.boolean("opt_in_only", False),
+        opt_in_tags=sec.strings("opt_in_tags", d.opt_in_tags),
+        opt_out_senders=frozenset(s.lower() for s in sec.strings("opt_out_senders")),
+        not_request_subject=_read_pattern_table(sec, "not_request_subject", d.not_request_subject),
+        not_request_body=_read_pattern_table(sec, "not_request_body", d.not_request_body),
+        request_evidence=sec.strings("request_evidence", d.request_evidence),
+        closing_tags=sec.strings("closing_tags", d.closing_tags),
+        closing_body=sec.strings("closing_body", d.closing_body),
+        content_free=sec.strings("content_free", d.content_free),
+        min_answer_chars=sec.integer("min_answer_chars", d.min_answer_chars, 0, 10_000),
+    )
+    sec.problems.extend(f"{sec.path}: {p}" for p in check_settings(cfg))
+    sec.finish()
+    return cfg
+
+
+def _read_compose(sec: Section) -> ComposeSettings:
+    cfg = ComposeSettings(
+        hashtags=sec.strings("hashtags", ComposeSettings.hashtags),
+        template_dir=sec.string("template_dir") or None,
+    )
+    for tag in cfg.hashtags:
+        if not tag.startswith("#") or len(tag) < 2 or any(c.isspace() for c in tag):
+            sec.problems.append(f"{sec.key('hashtags')}: {tag!r} is not a hashtag")
+    if cfg.template_dir and not Path(cfg.template_dir, "post.txt.j2").is_file():
+        sec.problems.append(f"{sec.key('template_dir')}: no post.txt.j2 in {cfg.template_dir}")
+    sec.finish()
+    return cfg
+
+
+def _read_links(sec: Section) -> LinkSettings:
+    cfg = LinkSettings(
+        strategy=sec.string(  # type: ignore[arg-type]
+            "strategy", "auto", ("auto", "archived_at", "google_groups", "template")
+        ),
+        url_template=sec.string("url_template") or None,
+        google_group=sec.string("google_group") or None,
+        archive_private=sec.boolean("archive_private", False),
+    )
+    if cfg.url_template:
+        sec.problems.extend(f"{sec.key('url_template')}: {p}" for p in check_url_template(cfg.url_template))
+    elif cfg.strategy == "template":
+        sec.problems.append(f"{sec.key('url_template')}: required with strategy = \"template\"")
+    sec.finish()
+    return cfg
+
+
 def parse_config(data: dict[str, object], source: str) -> Config:
     """Validate a decoded TOML document; raise ConfigError listing every problem."""
     problems: list[str] = []
     root = Section(data, "", problems)
     root.path = ""
-    sections = {name: root.sub(name) for name in ("list", "store", "imap", "ingest")}
+    names = ("list", "store", "imap", "ingest", "matcher", "post", "links")
+    sections = {name: root.sub(name) for name in names}
     for sec in sections.values():
         sec.path = sec.path.lstrip(".")
     store = StoreConfig(path=sections["store"].string("path"))
@@ -143,8 +219,13 @@ def parse_config(data: dict[str, object], source: str) -> Config:
         store=store,
         imap=_read_imap(sections["imap"]),
         ingest=_read_ingest(sections["ingest"]),
+        matcher=_read_matcher(sections["matcher"]),
+        compose=_read_compose(sections["post"]),
+        links=_read_links(sections["links"]),
         source=source,
     )
+    if config.ingest.body_window < config.matcher.max_age:
+        problems.append("ingest.body_window: must be at least matcher.max_age, or due questions have no text")
     for name in sorted(set(data) - root.used):
         problems.append(f"{name}: unknown section or key")
     problems.extend(_check_secrets(config))

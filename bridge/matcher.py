@@ -116,12 +116,38 @@ def same_person(a: Author, b: Author) -> bool:
     return bool(a.name.strip()) and a.name.strip().casefold() == b.name.strip().casefold()
 
 
-def is_content_free(body: str, settings: MatcherSettings) -> bool:
-    """True when every sentence of `body` is a "+1", "me too", "following"..., or it is ~empty."""
+def drop_signoff(body: str, author: Author | None) -> str:
+    """Remove trailing paragraphs that are the author's sign-off block (name, title, phone).
+
+    Only short paragraphs (at most 5 lines of at most 70 characters, no question) whose first line
+    names the author are dropped: "Margaret Okafor\nHealth Sciences Librarian\n555-0112".
+    """
+    if author is None:
+        return body
+    tokens = {t.casefold() for t in re.split(r"[\s,.'’-]+", author.name) if len(t) >= 3}
+    local = author.address.split("@")[0].casefold()
+    paragraphs = [p for p in re.split(r"\n\s*\n", body.strip()) if p.strip()]
+    while len(paragraphs) > 1:
+        lines = paragraphs[-1].strip().splitlines()
+        first = lines[0].casefold()
+        signed = any(t in first for t in tokens) or (bool(local) and local in first)
+        short = len(lines) <= 5 and all(len(x) <= 70 for x in lines) and "?" not in paragraphs[-1]
+        if not (signed and short):
+            break
+        paragraphs.pop()
+    return "\n\n".join(paragraphs)
+
+
+def is_content_free(body: str, settings: MatcherSettings, author: Author | None = None) -> bool:
+    """True when every sentence of `body` is a "+1", "me too", "following"..., or it is ~empty.
+
+    The author's sign-off block (name, title, phone) is not counted as content.
+    """
+    body = drop_signoff(body, author)
     if len("".join(body.split())) < settings.min_answer_chars:
         return True
     pattern = _compiled(settings).content_free
-    sentences = [s.strip(" \t-–—…:;)(*") for s in re.split(r"[.!?,;\n]+", body.casefold())]
+    sentences = [s.strip(" \t-–—…:;)(*") for s in re.split(r"[.!?,;\n]+|\s[-–—]+\s", body.casefold())]
     return all(pattern.fullmatch(s) for s in sentences if s)
 
 
@@ -136,7 +162,7 @@ def is_qualifying_answer(msg: Mail, asker: Author, settings: MatcherSettings) ->
     # not posting is the safe side.
     if msg.body is None or not msg.body.strip():
         return True
-    return not is_content_free(msg.body, settings)
+    return not is_content_free(msg.body, settings, msg.author)
 
 
 def closing_reason(thread: ThreadView, settings: MatcherSettings) -> str | None:

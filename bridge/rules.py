@@ -106,6 +106,9 @@ NOT_REQUEST_SUBJECT: PatternTable = (
     )),
     ("newsletter", (
         r"\bnewsletter\b", r"\bdigest,? vol(?:ume)?\.? ?\d+", r"\bdigest\b.*\bissue \d+",
+        NOQ + r"((?:january|february|march|april|may|june|july|august|september|october|november"
+        r"|december|spring|summer|autumn|fall|winter)(?: \d{4})? (?:issue|edition))\b",
+        NOQ + r"(issue (?:no\.? ?|#)?\d+)\b",
         r"\b(?:weekly|monthly) (?:update|roundup|news)\b", NOQ + r"(bulletin)\b", r"\brundbrief\b",
         r"\bbolet[ií]n\b", r"\bnieuwsbrief\b",
     )),
@@ -135,6 +138,8 @@ NOT_REQUEST_BODY: PatternTable = (
     )),
     ("webinar", (r"\bjoin (?:us|our)\b.{0,40}\bwebinar\b", r"\bregister (?:now|here|today)\b")),
     ("newsletter", (
+        r"\b(?:issue|edition) of (?:our|the) (?:[\w-]+ ){0,3}newsletter is (?:out|here|available|online)",
+        r"\bin this issue\b",
         r"\bview (?:this e-?mail|it|this message) in your browser\b",
         r"\bunsubscribe from (?:this|our) (?:list|newsletter|mailing)",
         r"\byou are receiving this (?:e-?mail|newsletter|message)\b",
@@ -167,7 +172,10 @@ NOT_REQUEST_BODY: PatternTable = (
 # Signs of a request for help, in subject or body. Only consulted once no rule above vetoed.
 REQUEST_EVIDENCE: tuple[str, ...] = (
     r"[?？](?=[\s\"'”’»)\]]|$)|¿",  # a question mark ending a sentence, not a URL's "?id="
-    r"\bhelp\b", r"\bproblems?\b", r"\bissues?\b", r"\berrors?\b", r"\bfail(?:s|ed|ure|ing)?\b",
+    r"\bhelp\b", r"\bproblems?\b", r"\berrors?\b",
+    # "issue" alone is also a newsletter's or a journal's issue
+    r"\bissues? (?:with|when|while|after|in|on)\b", r"\b(?:an|this|same|having|had|have) issues?\b",
+    r"\bfail(?:s|ed|ure|ing)?\b",
     r"\bunable\b", r"\bcan'?t\b", r"\bcannot\b", r"\bcouldn'?t\b", r"\bdoesn'?t work",
     r"\bnot working\b", r"\bwon'?t\b", r"\bhow (?:do|does|can|could|should|would|to)\b",
     r"\b(?:any|some) (?:ideas?|advice|suggestions?|recommendations?|thoughts|pointers|tips"
@@ -187,9 +195,10 @@ REQUEST_EVIDENCE: tuple[str, ...] = (
 CONTENT_FREE: tuple[str, ...] = (
     r"\+\s?1+", r"me(?: too|2)", r"same(?: here| for me)?",
     r"(?:i have|i've got|i'?m having|having|i see|we have|we see)?\s?(?:the )?same "
-    r"(?:problem|issue|question|error|here)(?: here)?",
+    r"(?:problem|issue|question|error|here)(?: here)?(?: (?:from|for|at|in|on) (?:\w+ ){0,2}\w+)?",
     r"i(?:'d| would) (?:like|love) to know(?: (?:this|that|it))?(?: too| as well)?",
-    r"(?:i'?m )?(?:also )?(?:interested|following|watching|subscribed?)(?: too)?",
+    r"(?:i'?m )?(?:also )?(?:interested|following|watching|subscribed?)"
+    r"(?: (?:in )?(?:this|the) (?:one|thread|question|topic|discussion))?(?: too)?",
     r"bump(?:ing)?", r"any (?:updates?|news|progress|luck)(?: on this)?",
     r"(?:many )?thanks?(?: you)?(?: (?:in advance|too|a lot))?", r"ty|thx|tia",
     r"ich auch", r"moi aussi", r"yo tambi[ée]n", r"anch'?io", r"ik ook", r"eu tamb[ée]m",

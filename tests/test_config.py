@@ -111,3 +111,25 @@ def test_unreadable_or_invalid_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("[imap\nhost=")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(str(bad))
+
+
+def test_the_example_filled_in_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = EXAMPLE.read_text().replace("CHANGE-ME", "filled-in")
+    (tmp_path / "imap-password").write_text("pw")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = parse_config(tomllib.loads(text), "example")
+    assert config.imap is not None and config.imap.host == "imap.filled-in.example"
+    assert config.matcher.unanswered_after.total_seconds() == 48 * 3600
+    assert config.compose.hashtags == ("#sololibrarians",)
+
+
+def test_matcher_and_links_problems_are_reported_with_key_paths() -> None:
+    data = {"matcher": {"unanswered_after": "8d", "max_age": "7d", "not_request_subject": {"x": ["("]}},
+            "links": {"strategy": "template"}, "post": {"hashtags": ["no-hash"]}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "c")
+    text = "\n".join(err.value.problems)
+    assert "matcher: unanswered_after must be shorter than max_age" in text
+    assert "links.url_template: required" in text
+    assert "post.hashtags" in text
+    assert "matcher:" in text and "(" in text

@@ -519,3 +519,26 @@ def test_a_root_without_a_usable_date_is_never_posted() -> None:
     """Its fallback date may be the arrival time, which would dig up old mail after a resync."""
     root = replace(mail(), flags=frozenset({Flag.DATE_MISSING}))
     assert decide_at(thread(root), 50).reason == "no usable Date header: age unknown"
+
+
+def test_a_newsletter_issue_is_not_a_request_though_it_says_issue() -> None:
+    root = mail("The Solo Librarian - November 2026 issue",
+                "The November issue of our division newsletter is out: see the website.")
+    assert classify_request(root, DEFAULT)[0] is False
+    issue_q = mail("Koha issue with serial renewals", "Renewal fails. Any idea?")
+    assert classify_request(issue_q, DEFAULT)[0] is True
+
+
+@pytest.mark.parametrize("body", [
+    "+1, following. Same question from our committee.\n\nBob Helper\nHealth Sciences Librarian\n555-0112",
+    "Me too - following this one.\n\nBob Helper\nResearch Librarian, Example Trust",
+])
+def test_me_too_with_a_signoff_block_is_still_content_free(body: str) -> None:
+    root = mail()
+    assert not is_qualifying_answer(reply(root, body), ASKER, DEFAULT)
+
+
+def test_a_real_answer_followed_by_a_signoff_still_counts() -> None:
+    root = mail()
+    body = "Check the subscription's frequency setting first.\n\nBob Helper\nLibrarian"
+    assert is_qualifying_answer(reply(root, body), ASKER, DEFAULT)

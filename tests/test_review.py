@@ -1,0 +1,85 @@
+"""preview and backtest: the admin's view of what the bridge would post, and why not."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bridge.archive import read_mbox
+from bridge.cli import main
+from bridge.config import Config
+from bridge.ingest import IngestPolicy, ingest_archive
+from bridge.mailstore import MailStore
+from bridge.review import preview_plans
+from bridge.store import Store
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sololibrarians.mbox"
+END = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
+
+
+def backtest(capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, object]]:
+    assert main(["backtest", "--mbox", str(EXAMPLE), "--json", *extra]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_backtest_json_contract_and_decisions(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = backtest(capsys)
+    assert rows and all(set(r) == {"message_id", "subject", "decision", "reason", "due_at",
+                                   "text", "weighted_length"} for r in rows)
+    posts = {r["subject"]: r for r in rows if r["decision"] == "post"}
+    assert "Koha: error when renewing a serial subscription" in posts  # no "?" but a request
+    assert "COUNTER 5: TR_J3 or TR_J1 for the board report?" in posts  # only "+1"/"me too"
+    for row in posts.values():
+        text = str(row["text"])
+        assert "#sololibrarians" in text and "https://groups.google.com/d/msgid/sla-dsol/" in text
+        assert isinstance(row["weighted_length"], int) and row["weighted_length"] <= 280
+        assert "<" not in str(row["message_id"])
+        datetime.fromisoformat(str(row["due_at"]))
+    skips = {r["subject"]: r for r in rows if r["decision"] == "skip"}
+    assert all(r["text"] is None and r["weighted_length"] is None for r in skips.values())
+    reasons = " | ".join(str(r["reason"]) for r in skips.values())
+    for expected in ("answered by a member", "opted out: [no-tweet]", "opted out: X-No-Archive",
+                     "spam", "call for papers", "job ad", "closed by the asker",
+                     "not due before the archive ends"):
+        assert expected in reasons, expected
+
+
+def test_backtest_threshold_override_changes_what_is_due(capsys: pytest.CaptureFixture[str]) -> None:
+    default = {r["message_id"] for r in backtest(capsys) if r["decision"] == "post"}
+    longer = {r["message_id"] for r in backtest(capsys, "--unanswered-after", "6d")
+              if r["decision"] == "post"}
+    assert longer < default  # with a 6-day threshold fewer questions reach it before the end
+    assert main(["backtest", "--mbox", str(EXAMPLE), "--unanswered-after", "soon"]) == 2
+
+
+def test_backtest_reads_a_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[post]\nhashtags = ["#sololibrarians", "#librarytwitter"]\n'
+                   '[matcher]\nopt_out_senders = ["@westfield-marine.example.org"]\n')
+    rows = backtest(capsys, "--config", str(cfg))
+    koha = next(r for r in rows if r["subject"] == "Koha: error when renewing a serial subscription")
+    assert koha["decision"] == "skip" and "opted out" in str(koha["reason"])
+    assert all("#librarytwitter" in str(r["text"]) for r in rows if r["decision"] == "post")
+
+
+def test_preview_shows_due_and_waiting_threads_with_their_text(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "b.sqlite3")
+    ms = MailStore(store)
+    ingest_archive(ms, read_mbox(EXAMPLE), IngestPolicy(body_since=None))
+    plans = preview_plans(ms, Config(), END)
+    due = [p.thread.root.subject for p in plans if p.due]
+    waiting = [p.thread.root.subject for p in plans if p.waiting]
+    assert "Koha: error when renewing a serial subscription" in due
+    assert "Retention schedule for the library's own records?" in waiting
+    assert all(p.draft is not None and p.draft.weighted_length <= 280 for p in plans if p.due)
+    # a root already in the posts table is never due again
+    root = next(p.thread.root.message_id for p in plans if p.due)
+    with store.transaction():
+        store.conn.execute("INSERT INTO posts(root_id, status, text, link, created_at) "
+                           "VALUES (?, 'confirmed', 't', 'l', 0)", (root,))
+    again = preview_plans(ms, Config(), END)
+    assert root not in {p.thread.root.message_id for p in again if p.due}
+    store.close()
