@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import imaplib
 import ipaddress
+import re
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -54,7 +55,7 @@ def is_loopback(host: str) -> bool:
 
 def translate_error(exc: BaseException, context: str) -> BridgeError:
     """Map an imapclient/imaplib/socket error to the bridge's transient/permanent/auth errors."""
-    text = str(exc)
+    text = re.sub(r"^b'(.*)'$", r"\1", str(exc))  # imapclient stringifies server bytes
     if isinstance(exc, ssl.SSLCertVerificationError):
         return PermanentError(f"{context}: server certificate not trusted: {exc.verify_message}")
     if isinstance(exc, LoginError):
@@ -76,6 +77,11 @@ def _announces_mail(responses: list[Any]) -> bool:
 
 def _says_bye(responses: list[Any]) -> bool:
     return any(r and r[0] == b"BYE" for r in responses)
+
+
+def _shutdown_quietly(client: IMAPClient) -> None:
+    with suppress(Exception):  # the socket is already gone (peer closed it, or TLS setup failed)
+        client.shutdown()
 
 
 class ImapMailbox:
@@ -132,7 +138,7 @@ class ImapMailbox:
                 self._login(client)
                 selected = client.select_folder(self.folder, readonly=True)
             except BaseException:
-                client.shutdown()
+                _shutdown_quietly(client)
                 raise
             # Keepalive lets the kernel notice a silently dropped link under long IDLEs too.
             client.socket().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -153,7 +159,7 @@ class ImapMailbox:
             try:
                 client.starttls(context)
             except BaseException:
-                client.shutdown()
+                _shutdown_quietly(client)
                 raise
         return client
 
@@ -193,10 +199,7 @@ class ImapMailbox:
         client, self._client = self._client, None
         if client is not None:
             self._log.warning("imap_connection_dropped")
-            try:
-                client.shutdown()
-            except Exception:  # the socket is already gone; nothing left to release
-                pass
+            _shutdown_quietly(client)
 
     def close(self) -> None:
         """Log out (best effort) and forget the connection."""
@@ -205,11 +208,8 @@ class ImapMailbox:
             return
         try:
             client.logout()
-        except Exception:
-            try:
-                client.shutdown()
-            except Exception:  # already closed by the peer
-                pass
+        except Exception:  # a dead link cannot log out; just release the socket
+            _shutdown_quietly(client)
         self._log.info("imap_closed")
 
     # -- fetching ---------------------------------------------------------------------------
@@ -219,6 +219,8 @@ class ImapMailbox:
         client = self._require_client()
         first = self._first_uid(cursor)
         with self._guard("search"):
+            # The server shows a session new messages only at a sync point: NOOP is one.
+            client.noop()
             # `UID SEARCH UID n:*` also returns the highest message when its UID is below n.
             uids = sorted(uid for uid in client.search(f"UID {first}:*") if uid >= first)
         for start in range(0, len(uids), self.batch_size):
@@ -274,15 +276,22 @@ class ImapMailbox:
         with self._guard("idle"):
             if self._has_arrivals(client):
                 return True
+            # Without IDLE, poll: a NOOP + SEARCH every idle_seconds.
+            wait_once = self._idle_once if client.has_capability("IDLE") else self._poll_once
             deadline = time.monotonic() + timeout
             while (remaining := deadline - time.monotonic()) > 0:
-                if self._idle_once(client, min(remaining, self.idle_seconds)):
+                if wait_once(client, min(remaining, self.idle_seconds)):
                     self._log.info("imap_mail_announced")
                     return True
         return False
 
+    def _poll_once(self, client: IMAPClient, span: float) -> bool:
+        time.sleep(span)
+        return self._has_arrivals(client)
+
     def _has_arrivals(self, client: IMAPClient) -> bool:
         """Catch mail that landed between the last fetch and IDLE (no EXISTS would follow)."""
+        client.noop()  # sync the session's view first, as in fetch_new
         return any(uid >= self._next_uid for uid in client.search(f"UID {self._next_uid}:*"))
 
     def _idle_once(self, client: IMAPClient, span: float) -> bool:

@@ -30,6 +30,7 @@ CREATE TABLE relays (
     message_id  TEXT PRIMARY KEY,                     -- our own Message-ID, stored before sending
     root_id     TEXT NOT NULL,
     status      TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    raw         BLOB NOT NULL,                        -- the exact bytes; a retry resends them
     attempts    INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
     error       TEXT NOT NULL DEFAULT '',
