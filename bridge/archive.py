@@ -50,30 +50,54 @@ def read_mbox(path: str | Path, progress: Progress | None = None) -> Iterator[Ra
             yield from _read_from_separated(handle, str(path), progress)
 
 
+_CHUNK = 1 << 20
+# A separator: "From " at the start of the file or after a blank line, on a valid From_ line.
+_SEPARATOR = re.compile(rb"(?:\A|\n\r?\n)(From [^\r\n]*)\r?\n")
+_ESCAPED = re.compile(rb"^>(>*From )", re.MULTILINE)
+
+
 def _read_from_separated(
     handle: BinaryIO, name: str, progress: Progress | None
 ) -> Iterator[RawMail]:
-    lines: list[bytes] = []
+    """Split on From_ lines, scanning large chunks (no per-line Python loop)."""
+    buf = b""
     index = 0
+    body_start: int | None = None  # where the current message's text starts in buf
     stamp: datetime | None = None
-    previous_blank = True
-    for line in handle:
-        if progress:
-            progress(len(line))
-        if previous_blank and line.startswith(b"From ") and _FROM_LINE.match(line):
-            if lines:
+    search_from = 0
+    eof = False
+    while not eof:
+        chunk = handle.read(_CHUNK)
+        eof = not chunk
+        if progress and chunk:
+            progress(len(chunk))
+        buf += chunk
+        while True:
+            match = _SEPARATOR.search(buf, search_from)
+            if match is None or not _FROM_LINE.match(match.group(1)):
+                if match is not None:  # "From here on" after a blank line: not a separator
+                    search_from = match.end(1)
+                    continue
+                break
+            if body_start is not None:
                 index += 1
-                yield _raw(lines, f"mbox:{name} #{index}", stamp)
-            lines, stamp = [], _from_line_date(line)
-            previous_blank = False
-            continue
-        if _ESCAPED_FROM.match(line):
-            line = line[1:]
-        lines.append(line)
-        previous_blank = line in (b"\n", b"\r\n")
-    if any(line.strip() for line in lines):
-        index += 1
-        yield _raw(lines, f"mbox:{name} #{index}", stamp)
+                yield _message(buf[body_start : match.start() + 1], name, index, stamp)
+            stamp = _from_line_date(match.group(1))
+            body_start = search_from = match.end()
+        if body_start is not None:  # keep only the unfinished message
+            buf, search_from = buf[body_start:], max(0, search_from - body_start)
+            body_start = 0
+        else:
+            search_from = max(0, len(buf) - 200)
+    tail = buf[body_start:] if body_start is not None else buf
+    if tail.strip():
+        yield _message(tail.rstrip(b"\r\n") + b"\n", name, index + 1, stamp)
+
+
+def _message(data: bytes, name: str, index: int, stamp: datetime | None) -> RawMail:
+    if b">From " in data:
+        data = _ESCAPED.sub(rb"\1", data)
+    return RawMail(data=data, source=f"mbox:{name} #{index}", size=len(data), internal_date=stamp)
 
 
 def _read_mmdf(handle: BinaryIO, name: str, progress: Progress | None) -> Iterator[RawMail]:

@@ -21,6 +21,8 @@ def decode_value(value: object) -> str:
     if value is None:
         return ""
     text = str(value)
+    if "=?" not in text:  # no encoded-words: the common case, no decoding needed
+        return _WS.sub(" ", text.replace("\x00", "")).strip()
     # undecodable encoded-words stay as written; never fail a message over a header
     with contextlib.suppress(LookupError, UnicodeError, ValueError, AssertionError, TypeError):
         text = str(make_header(decode_header(text)))

@@ -1,6 +1,6 @@
 """Raw message bytes to `Mail` values: identity, threading headers, author, date, flags, clean body.
 
-Headers are parsed with the stdlib (compat32, headers only): that is all threading and
+Only the header block is read (rawheaders) for every message: that is all threading and
 classification need. The body is parsed (mail-parser) only when the caller asks for it, because
 only messages that can still become a post need their words.
 """
@@ -20,6 +20,7 @@ from bridge import headers as h
 from bridge.classify import classify_headers
 from bridge.clean import clean_body, html_to_text, normalise_subject
 from bridge.model import Author, Flag, Mail
+from bridge.rawheaders import HeaderMap, parse_header_block, split_header_block
 
 _HEADER_PARSER = BytesParser(policy=compat32)
 HASH_ID_DOMAIN = "hash.listserv-bridge.invalid"
@@ -43,12 +44,13 @@ def parse_mail(raw: bytes, options: ParseOptions = ParseOptions()) -> list[Mail]
     raw = raw.lstrip(b" \t\r\n")
     if not raw:
         raise MailParseError("empty message")
-    msg = _HEADER_PARSER.parsebytes(raw, headersonly=True)
-    if not msg.keys():
+    block, body = split_header_block(raw)
+    headers = parse_header_block(block)
+    if not headers.keys():
         raise MailParseError("no header fields")
-    if msg.get_content_type() == "multipart/digest":
+    if headers.get_content_type() == "multipart/digest":
         return _split_digest(raw, options)
-    return [_build_mail(msg, raw, options)]
+    return [_build_mail(headers, raw, body, options)]
 
 
 def _split_digest(raw: bytes, options: ParseOptions) -> list[Mail]:
@@ -61,7 +63,8 @@ def _split_digest(raw: bytes, options: ParseOptions) -> list[Mail]:
         inner = payload[0] if isinstance(payload, list) and payload else None
         if isinstance(inner, Message):
             inner_raw = inner.as_bytes()
-            mail = _build_mail(inner, inner_raw, options)
+            block, body = split_header_block(inner_raw)
+            mail = _build_mail(parse_header_block(block), inner_raw, body, options)
             mails.append(_with_flag(mail, Flag.FROM_DIGEST))
     if not mails:
         raise MailParseError("multipart/digest without any message/rfc822 part")
@@ -72,13 +75,13 @@ def _with_flag(mail: Mail, flag: Flag) -> Mail:
     return replace(mail, flags=mail.flags | {flag})
 
 
-def _build_mail(msg: Message, raw: bytes, options: ParseOptions) -> Mail:
+def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) -> Mail:
     subject = h.decode_value(msg.get("Subject"))
     subject_norm, is_reply = normalise_subject(subject)
     message_id = h.clean_message_id(h.decode_value(msg.get("Message-ID")))
     has_id = message_id is not None
     if message_id is None:
-        message_id = _content_hash_id(msg, raw)
+        message_id = _content_hash_id(msg, body)
     parent, refs = _parent_and_refs(msg, message_id)
     list_addresses = options.list_addresses | _list_post_address(msg)
     date, date_fallback = h.choose_date(
@@ -87,9 +90,8 @@ def _build_mail(msg: Message, raw: bytes, options: ParseOptions) -> Mail:
         options.fallback_date,
     )
     list_stamped = any(msg.get(k) for k in ("List-Id", "List-Post", "Mailing-List"))
-    flags = set(
-        classify_headers(msg, subject, msg.get_content_type(), list_stamped=list_stamped)
-    )
+    content_type = msg.get("Content-Type") or "text/plain"
+    flags = set(classify_headers(msg, subject, content_type, list_stamped=list_stamped))
     if date_fallback:
         flags.add(Flag.DATE_MISSING)
     return Mail(
@@ -112,7 +114,7 @@ def _build_mail(msg: Message, raw: bytes, options: ParseOptions) -> Mail:
     )
 
 
-def _parent_and_refs(msg: Message, own_id: str) -> tuple[str | None, tuple[str, ...]]:
+def _parent_and_refs(msg: HeaderMap, own_id: str) -> tuple[str | None, tuple[str, ...]]:
     """Parent = clean In-Reply-To, else last References id, else a messy In-Reply-To id."""
     refs = [r for r in h.reference_ids(h.decode_value(msg.get("References"))) if r != own_id]
     irt, irt_clean = h.in_reply_to_ids(h.decode_value(msg.get("In-Reply-To")))
@@ -127,17 +129,16 @@ def _parent_and_refs(msg: Message, own_id: str) -> tuple[str | None, tuple[str, 
     return parent, tuple(ordered)
 
 
-def _content_hash_id(msg: Message, raw: bytes) -> str:
+def _content_hash_id(msg: HeaderMap, body: bytes) -> str:
     """A stable identity for a message without Message-ID: its author, date, subject and body."""
-    _, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
     digest = hashlib.sha256()
     for name in ("From", "Date", "Subject"):
         digest.update(h.decode_value(msg.get(name)).encode("utf-8", "replace") + b"\0")
-    digest.update(body)
+    digest.update(body.replace(b"\r\n", b"\n"))
     return f"{digest.hexdigest()[:32]}@{HASH_ID_DOMAIN}"
 
 
-def _list_post_address(msg: Message) -> frozenset[str]:
+def _list_post_address(msg: HeaderMap) -> frozenset[str]:
     value = h.decode_value(msg.get("List-Post"))
     if "mailto:" not in value.lower():
         return frozenset()
@@ -146,7 +147,7 @@ def _list_post_address(msg: Message) -> frozenset[str]:
     return frozenset({addr}) if addr else frozenset()
 
 
-def _author(msg: Message, list_addresses: frozenset[str]) -> Author:
+def _author(msg: HeaderMap, list_addresses: frozenset[str]) -> Author:
     """The person who wrote it, also when the list rewrote From to "Name via List <list@...>"."""
     name, addr = h.parse_address(h.decode_value(msg.get("From")))
     via = h.via_name(name)
@@ -159,14 +160,14 @@ def _author(msg: Message, list_addresses: frozenset[str]) -> Author:
     return Author(via or name, "")
 
 
-def _list_id(msg: Message) -> str | None:
+def _list_id(msg: HeaderMap) -> str | None:
     value = h.decode_value(msg.get("List-Id"))
     if not value:
         return None
     return h.clean_message_id(value) or value
 
 
-def _archived_at(msg: Message) -> str | None:
+def _archived_at(msg: HeaderMap) -> str | None:
     value = h.decode_value(msg.get("Archived-At"))
     if not value:
         return None

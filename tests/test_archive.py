@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from bridge import archive
 from bridge.archive import read_maildir, read_mbox
 
 MBOX = (
@@ -48,3 +51,19 @@ def test_a_plain_folder_of_message_files_is_read_too(tmp_path: Path) -> None:
     (tmp_path / "a.eml").write_bytes(b"Subject: a\n\nx\n")
     (tmp_path / ".hidden").write_bytes(b"nope")
     assert [m.source for m in read_maildir(tmp_path)] == [f"maildir:{tmp_path / 'a.eml'}"]
+
+
+def test_mbox_chunk_boundaries_do_not_change_the_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Separators and >From escapes that straddle read chunks split exactly as in one read."""
+    path = tmp_path / "list.mbox"
+    crlf = (MBOX + b"\n").replace(b"\n", b"\r\n")
+    for data in ((MBOX + b"\n") * 5, crlf * 3):
+        path.write_bytes(data)
+        whole = [(m.data, m.internal_date) for m in read_mbox(path)]
+        for size in (1, 3, 7, 64):
+            monkeypatch.setattr(archive, "_CHUNK", size)
+            assert [(m.data, m.internal_date) for m in read_mbox(path)] == whole
+        monkeypatch.undo()
+        assert len(whole) == data.count(b"From alice") + data.count(b"From bob")

@@ -1,0 +1,76 @@
+"""A fast, forgiving reader of a message's header block: only what threading and classifying need.
+
+The stdlib parser reads (and decodes) the whole message even with headersonly=True; most list mail
+only needs its headers, so this reads the header block alone and leaves the body untouched.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII except ':'
+
+
+def _text(block: bytes) -> str:
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        return block.decode("latin-1")  # 8-bit headers of unknown charset: keep every byte
+
+
+class HeaderMap:
+    """Header fields in order; names match case-insensitively, like email.message.Message."""
+
+    __slots__ = ("_fields", "_index")
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = fields
+        index: dict[str, list[str]] = {}
+        for name, value in fields:
+            index.setdefault(name.lower(), []).append(value)
+        self._index = index
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self._index.get(name.lower())
+        return values[0] if values else default
+
+    def get_all(self, name: str) -> list[str] | None:
+        return self._index.get(name.lower())
+
+    def keys(self) -> list[str]:
+        return [name for name, _ in self._fields]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def get_content_type(self) -> str:
+        """The MIME type (lower-case, without parameters); text/plain when absent or broken."""
+        value = self.get("Content-Type") or ""
+        ctype = value.split(";", 1)[0].strip().lower()
+        return ctype if ctype.count("/") == 1 and " " not in ctype else "text/plain"
+
+
+def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
+    """(header block, body) at the first blank line; a message without one is all headers."""
+    match = _BLANK_LINE.search(raw)
+    if match is None:
+        return raw, b""
+    return raw[: match.start()], raw[match.end() :]
+
+
+def parse_header_block(block: bytes) -> HeaderMap:
+    """Unfold and split the header lines; lines that are not fields are skipped (as defects)."""
+    fields: list[tuple[str, str]] = []
+    for line in _text(block).split("\n"):  # not splitlines(): U+0085 etc. are not line ends here
+        line = line.rstrip("\r")
+        if line[:1] in (" ", "\t"):
+            if fields:
+                name, value = fields[-1]
+                fields[-1] = (name, value + " " + line.strip())
+            continue
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if colon and _FIELD_NAME.fullmatch(name):
+            fields.append((name, value.strip()))
+    return HeaderMap(fields)
