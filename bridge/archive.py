@@ -51,45 +51,54 @@ def read_mbox(path: str | Path, progress: Progress | None = None) -> Iterator[Ra
 
 
 _CHUNK = 1 << 20
-# A separator: "From " at the start of the file or after a blank line, on a valid From_ line.
-_SEPARATOR = re.compile(rb"(?:\A|\n\r?\n)(From [^\r\n]*)\r?\n")
 _ESCAPED = re.compile(rb"^>(>*From )", re.MULTILINE)
+
+
+def _blank_before(buf: bytes, pos: int) -> bool:
+    """Is the line ending at buf[pos] ("\n") preceded by an empty line (LF or CRLF)?"""
+    return buf[pos - 1 : pos] == b"\n" or buf[pos - 2 : pos] == b"\n\r"
 
 
 def _read_from_separated(
     handle: BinaryIO, name: str, progress: Progress | None
 ) -> Iterator[RawMail]:
-    """Split on From_ lines, scanning large chunks (no per-line Python loop)."""
-    buf = b""
+    """Split on From_ lines (after a blank line), scanning chunks with bytes.find.
+
+    The buffer starts with a virtual blank line so a From_ line at the very start is found like
+    any other. Text before the first From_ line (or a file with none) is yielded as a message too:
+    nothing is dropped silently.
+    """
+    buf = b"\n\n"
+    body_start = 2  # where the current message's text starts in buf
     index = 0
-    body_start: int | None = None  # where the current message's text starts in buf
     stamp: datetime | None = None
     search_from = 0
-    eof = False
-    while not eof:
-        chunk = handle.read(_CHUNK)
-        eof = not chunk
-        if progress and chunk:
+    while chunk := handle.read(_CHUNK):
+        if progress:
             progress(len(chunk))
         buf += chunk
         while True:
-            match = _SEPARATOR.search(buf, search_from)
-            if match is None or not _FROM_LINE.match(match.group(1)):
-                if match is not None:  # "From here on" after a blank line: not a separator
-                    search_from = match.end(1)
-                    continue
+            pos = buf.find(b"\nFrom ", search_from)
+            if pos < 0:
+                search_from = max(search_from, len(buf) - 5)  # a partial "\nFrom" may end buf
                 break
-            if body_start is not None:
+            eol = buf.find(b"\n", pos + 1)
+            if eol < 0:
+                search_from = pos  # the From_ line is not complete yet: look again later
+                break
+            search_from = pos + 1
+            if not _blank_before(buf, pos) or not _FROM_LINE.match(buf[pos + 1 : eol]):
+                continue  # "From here on" in a body: not a separator
+            text = buf[body_start : pos - 1 if buf[pos - 1] == 13 else pos]
+            if text.strip():
                 index += 1
-                yield _message(buf[body_start : match.start() + 1], name, index, stamp)
-            stamp = _from_line_date(match.group(1))
-            body_start = search_from = match.end()
-        if body_start is not None:  # keep only the unfinished message
-            buf, search_from = buf[body_start:], max(0, search_from - body_start)
-            body_start = 0
-        else:
-            search_from = max(0, len(buf) - 200)
-    tail = buf[body_start:] if body_start is not None else buf
+                yield _message(text, name, index, stamp)
+            stamp = _from_line_date(buf[pos + 1 : eol])
+            body_start = search_from = eol + 1
+        if body_start > 2:  # drop what was yielded, keeping two bytes for the blank-line check
+            cut = body_start - 2
+            buf, body_start, search_from = buf[cut:], 2, search_from - cut
+    tail = buf[body_start:]
     if tail.strip():
         yield _message(tail.rstrip(b"\r\n") + b"\n", name, index + 1, stamp)
 

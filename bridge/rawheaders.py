@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII except ':'
 
 
@@ -53,10 +52,13 @@ class HeaderMap:
 
 def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
     """(header block, body) at the first blank line; a message without one is all headers."""
-    match = _BLANK_LINE.search(raw)
-    if match is None:
-        return raw, b""
-    return raw[: match.start()], raw[match.end() :]
+    lf = raw.find(b"\n\n")
+    crlf = raw.find(b"\r\n\r\n", 0, lf if lf >= 0 else len(raw))
+    if crlf >= 0:
+        return raw[:crlf], raw[crlf + 4 :]
+    if lf >= 0:
+        return raw[:lf], raw[lf + 2 :]
+    return raw, b""
 
 
 def parse_header_block(block: bytes) -> HeaderMap:

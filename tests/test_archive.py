@@ -67,3 +67,11 @@ def test_mbox_chunk_boundaries_do_not_change_the_messages(
             assert [(m.data, m.internal_date) for m in read_mbox(path)] == whole
         monkeypatch.undo()
         assert len(whole) == data.count(b"From alice") + data.count(b"From bob")
+
+
+def test_an_mbox_without_from_lines_is_one_message_not_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "single.eml"
+    path.write_bytes(b"Message-ID: <a@example.org>\nSubject: s\n\nbody\n")
+    assert [m.data for m in read_mbox(path)] == [b"Message-ID: <a@example.org>\nSubject: s\n\nbody\n"]
+    path.write_bytes(b"stray text\n\n" + MBOX)
+    assert len(list(read_mbox(path))) == 3  # the stray prefix is kept (it becomes a problem)
