@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import UTC, datetime, timedelta
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.utils import parseaddr, parsedate_to_datetime
 
@@ -24,7 +25,8 @@ def decode_value(value: object) -> str:
     if "=?" not in text:  # no encoded-words: the common case, no decoding needed
         return _WS.sub(" ", text.replace("\x00", "")).strip()
     # undecodable encoded-words stay as written; never fail a message over a header
-    with contextlib.suppress(LookupError, UnicodeError, ValueError, AssertionError, TypeError):
+    with contextlib.suppress(LookupError, UnicodeError, ValueError, AssertionError, TypeError,
+                             MessageError):
         text = str(make_header(decode_header(text)))
     return _WS.sub(" ", text.replace("\x00", "")).strip()
 

@@ -99,8 +99,8 @@ def store_batch(
 def _store_one(mailstore: MailStore, raw: RawMail, policy: IngestPolicy, report: IngestReport) -> None:
     try:
         mails = parse_raw(raw, policy)
-    except (MailParseError, ValueError, LookupError, UnicodeError, IndexError) as exc:
-        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, MailParseError) else str(exc)
+    except Exception as exc:  # one bad message must never stop a pass
+        reason = str(exc) if isinstance(exc, MailParseError) else f"{type(exc).__name__}: {exc}"
         mailstore.store.add_problem(Problem(raw.source, reason, None, raw.size or len(raw.data)))
         report.problems += 1
         log.warning("mail_skipped", source=raw.source, reason=reason)

@@ -88,3 +88,24 @@ def test_other_lists_are_skipped_when_a_list_id_is_configured(tmp_path: Path) ->
                         "List-Id: SLA <sla-dsol.googlegroups.com>\n"), "b")]
     report = ingest_archive(ms, raws, IngestPolicy(list_id="sla-dsol.googlegroups.com"))
     assert (report.stored, report.skipped_list) == (1, 1)
+
+
+def test_an_unexpected_parser_crash_is_a_problem_not_a_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bridge.ingest as ingest_module
+
+    real = ingest_module.parse_mail
+
+    def explode(data: bytes, options: object) -> object:
+        if b"boom" in data:
+            raise RuntimeError("parser bug")
+        return real(data, options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "parse_mail", explode)
+    store = Store.open(tmp_path / "b.sqlite3")
+    raws = [RawMail(msg("boom@example.org", "boom", "Mon, 2 Nov 2026 09:15:00 +0000"), "a"),
+            RawMail(msg("fine@example.org", "s", "Mon, 2 Nov 2026 09:15:00 +0000"), "b")]
+    report = ingest_archive(MailStore(store), raws, IngestPolicy())
+    assert (report.stored, report.problems) == (1, 1)
+    assert store.problems()[0].reason == "RuntimeError: parser bug"

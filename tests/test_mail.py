@@ -112,3 +112,9 @@ def test_not_a_message_is_a_clear_error(raw: bytes) -> None:
 
 def test_leading_blank_line_before_headers_is_tolerated() -> None:
     assert parse_mail(b" " * 255 + b"\nMessage-ID: <l@x.org>\nSubject: s\n\nx\n")[0].message_id == "l@x.org"
+
+
+def test_broken_encoded_word_in_a_header_does_not_fail_the_message() -> None:
+    raw = b"Message-ID: <b64@x.org>\nFrom: =?utf-8?b?!!!notbase64?= <a@example.org>\nSubject: s\n\nx\n"
+    mail = parse_mail(raw)[0]
+    assert mail.author.address == "a@example.org"
