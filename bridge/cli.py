@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from bridge.model import RawMail
 from bridge.store import Store
 
 log = structlog.get_logger()
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this, starting parser processes costs more than it saves
 
 
 def _common() -> argparse.ArgumentParser:
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--mbox", metavar="PATH", help="an mbox file (mboxo, mboxrd or MMDF)")
     source.add_argument("--maildir", metavar="PATH", help="a Maildir tree or folder of messages")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ingest.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="parser processes for an archive (default: all cores for archives "
+                             "over 8 MB, else 1)")
     threads = sub.add_parser("threads", parents=[common], help="list the stored threads")
     threads.add_argument("--json", action="store_true", help="one JSON object per line per thread")
     preview = sub.add_parser("preview", parents=[common],
@@ -106,11 +111,18 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
             with _progress(path, not args.no_progress and bool(args.mbox)) as progress:
                 reader = read_mbox if args.mbox else read_maildir
                 raws: Iterator[RawMail] = reader(path, progress)
-                report = ingest_archive(mailstore, raws, policy)
+                report = ingest_archive(mailstore, raws, policy, workers=_workers(args, path))
         else:
             report = ingest_imap(mailstore, config, policy)
         _print_summary(report, mailstore)
     return 0
+
+
+def _workers(args: argparse.Namespace, path: str) -> int:
+    if args.workers > 0:
+        return int(args.workers)
+    big = Path(path).is_file() and Path(path).stat().st_size > PARALLEL_MIN_BYTES
+    return min(os.cpu_count() or 1, 4) if big else 1
 
 
 def ingest_imap(mailstore: MailStore, config: Config, policy: IngestPolicy) -> IngestReport:

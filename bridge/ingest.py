@@ -6,6 +6,7 @@ so a crash at any point re-reads at most one batch, and the Message-ID dedupes i
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,6 +19,7 @@ from bridge.mailstore import MailStore
 from bridge.model import Cursor, Mail, Problem, RawMail
 
 log = structlog.get_logger()
+PARALLEL_CHUNK = 64  # messages per job sent to a parser process: amortises the hand-over cost
 
 
 @dataclass(slots=True)
@@ -72,6 +74,32 @@ def parse_raw(raw: RawMail, policy: IngestPolicy) -> list[Mail]:
     return mails
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One raw message after parsing: its mails, or why it could not be parsed."""
+
+    source: str
+    size: int
+    mails: tuple[Mail, ...] = ()
+    problem: str | None = None
+
+
+def parse_one(raw: RawMail, policy: IngestPolicy) -> Parsed:
+    """Parse without raising: a bad message becomes a Parsed with its problem."""
+    size = raw.size or len(raw.data)
+    try:
+        return Parsed(raw.source, size, tuple(parse_raw(raw, policy)))
+    except Exception as exc:  # one bad message must never stop a pass
+        reason = str(exc) if isinstance(exc, MailParseError) else f"{type(exc).__name__}: {exc}"
+        return Parsed(raw.source, size, problem=reason)
+
+
+def parse_batch(job: tuple[list[RawMail], IngestPolicy]) -> list[Parsed]:
+    """A worker process's unit of work (module level, so it can be sent to a process pool)."""
+    raws, policy = job
+    return [parse_one(raw, policy) for raw in raws]
+
+
 def store_batch(
     mailstore: MailStore,
     raws: Iterable[RawMail],
@@ -80,41 +108,52 @@ def store_batch(
     problems: Iterable[Problem] = (),
 ) -> IngestReport:
     """Parse and store one batch in one transaction, with its problems and cursor."""
+    return store_parsed(mailstore, (parse_one(raw, policy) for raw in raws), policy, cursor, problems)
+
+
+def store_parsed(
+    mailstore: MailStore,
+    parsed: Iterable[Parsed],
+    policy: IngestPolicy,
+    cursor: Cursor | None = None,
+    problems: Iterable[Problem] = (),
+) -> IngestReport:
+    """Store parsed messages in one transaction, with the batch's problems and its cursor."""
     report = IngestReport()
     store = mailstore.store
     with store.transaction():
         for problem in problems:
-            store.add_problem(problem)
-            report.problems += 1
-            log.warning("mail_skipped", source=problem.source, reason=problem.reason)
-        for raw in raws:
+            _record_problem(mailstore, problem, report)
+        for item in parsed:
             report.seen += 1
-            _store_one(mailstore, raw, policy, report)
+            if item.problem is not None:
+                _record_problem(mailstore, Problem(item.source, item.problem, None, item.size), report)
+            for mail in item.mails:
+                _store_mail(mailstore, mail, item.source, policy, report)
         mailstore.flush()
         if cursor is not None:
             store.set_cursor(cursor)
     return report
 
 
-def _store_one(mailstore: MailStore, raw: RawMail, policy: IngestPolicy, report: IngestReport) -> None:
-    try:
-        mails = parse_raw(raw, policy)
-    except Exception as exc:  # one bad message must never stop a pass
-        reason = str(exc) if isinstance(exc, MailParseError) else f"{type(exc).__name__}: {exc}"
-        mailstore.store.add_problem(Problem(raw.source, reason, None, raw.size or len(raw.data)))
-        report.problems += 1
-        log.warning("mail_skipped", source=raw.source, reason=reason)
+def _record_problem(mailstore: MailStore, problem: Problem, report: IngestReport) -> None:
+    mailstore.store.add_problem(problem)
+    report.problems += 1
+    log.warning("mail_skipped", source=problem.source, reason=problem.reason)
+
+
+def _store_mail(
+    mailstore: MailStore, mail: Mail, source: str, policy: IngestPolicy, report: IngestReport
+) -> None:
+    if policy.list_id and mail.list_id and mail.list_id != policy.list_id:
+        report.skipped_list += 1
         return
-    for mail in mails:
-        if policy.list_id and mail.list_id and mail.list_id != policy.list_id:
-            report.skipped_list += 1
-            continue
-        thread_id = mailstore.add_mail(mail, raw.source)
-        if thread_id is None:
-            report.duplicates += 1
-        else:
-            report.stored += 1
-            report.threads.add(thread_id)
+    thread_id = mailstore.add_mail(mail, source)
+    if thread_id is None:
+        report.duplicates += 1
+    else:
+        report.stored += 1
+        report.threads.add(thread_id)
 
 
 def batched(items: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
@@ -124,10 +163,27 @@ def batched(items: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
 
 
 def ingest_archive(
-    mailstore: MailStore, raws: Iterable[RawMail], policy: IngestPolicy, batch_size: int = 500
+    mailstore: MailStore, raws: Iterable[RawMail], policy: IngestPolicy,
+    batch_size: int = 500, workers: int = 1,
 ) -> IngestReport:
-    """Ingest a local archive (mbox, Maildir) through the same stage as IMAP mail."""
+    """Ingest a local archive (mbox, Maildir) through the same stage as IMAP mail.
+
+    With workers > 1, parsing runs in that many processes while this one reads and stores;
+    batches are stored in archive order, so the result equals the single-process one.
+    """
     total = IngestReport()
-    for chunk in batched(raws, batch_size):
-        total.add(store_batch(mailstore, chunk, policy))
+    if workers <= 1:
+        for chunk in batched(raws, batch_size):
+            total.add(store_batch(mailstore, chunk, policy))
+        return total
+    jobs = ((chunk, policy) for chunk in batched(raws, PARALLEL_CHUNK))
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pending: list[Parsed] = []
+        for parsed in pool.imap(parse_batch, jobs):
+            pending.extend(parsed)
+            if len(pending) >= batch_size:
+                total.add(store_parsed(mailstore, pending, policy))
+                pending = []
+        if pending:
+            total.add(store_parsed(mailstore, pending, policy))
     return total

@@ -9,7 +9,13 @@ from datetime import datetime, timedelta
 
 from bridge.model import Author, Flag, Mail, ThreadView
 from bridge.store import Store, from_epoch, to_epoch
-from bridge.threads import DEFAULT_SUBJECT_WINDOW, linked_ids, pick_root, subject_links
+from bridge.threads import (
+    DEFAULT_SUBJECT_WINDOW,
+    RootCandidate,
+    linked_ids,
+    pick_root,
+    subject_links,
+)
 
 _COLUMNS = (
     "message_id, thread_id, parent_id, refs, subject, subject_norm, is_reply, author_name, "
@@ -136,15 +142,19 @@ class MailStore:
         return keep
 
     def _refresh_thread(self, thread_id: int) -> None:
-        mails = self.thread_mails(thread_id)
-        if not mails:
+        rows = self.conn.execute(
+            "SELECT message_id, parent_id, is_reply, refs = '', date FROM messages "
+            "WHERE thread_id = ? ORDER BY date, message_id", (thread_id,)
+        ).fetchall()
+        if not rows:
             return
-        root = pick_root(mails, {m.message_id: m.in_reply_to for m in mails})
+        members = [RootCandidate(str(r[0]), from_epoch(int(r[4])), bool(r[2]), not r[3])
+                   for r in rows]
+        root = pick_root(members, {str(r[0]): r[1] for r in rows})
         self.conn.execute(
             "UPDATE threads SET root_id = ?, first_date = ?, last_date = ?, message_count = ? "
             "WHERE id = ?",
-            (root.message_id, to_epoch(mails[0].date), to_epoch(mails[-1].date), len(mails),
-             thread_id),
+            (root.message_id, int(rows[0][4]), int(rows[-1][4]), len(rows), thread_id),
         )
 
     def thread_mails(self, thread_id: int) -> list[Mail]:

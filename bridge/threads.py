@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from bridge.model import Mail
 
@@ -64,7 +65,33 @@ def subject_links(mail: Mail, window: timedelta) -> tuple[SubjectLink, ...]:
     return tuple(links)
 
 
-def pick_root(mails: Iterable[Mail], parents: dict[str, str | None]) -> Mail:
+class Rootable(Protocol):
+    """What choosing a root needs to know of a message (a Mail has it all)."""
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def date(self) -> datetime: ...
+    @property
+    def is_reply_subject(self) -> bool: ...
+    @property
+    def references(self) -> tuple[str, ...] | bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RootCandidate:
+    """A message as the store's thread summary sees it: no body, no headers beyond these."""
+
+    message_id: str
+    date: datetime
+    is_reply_subject: bool
+    references: bool  # whether it names any id at all
+
+
+R = TypeVar("R", bound=Rootable)
+
+
+def pick_root(mails: Iterable[R], parents: dict[str, str | None]) -> R:
     """The thread's root: the earliest message whose parent is not in the thread.
 
     Messages threaded only by subject (no parent, but a reply subject) rank after real roots;
@@ -75,7 +102,7 @@ def pick_root(mails: Iterable[Mail], parents: dict[str, str | None]) -> Mail:
         raise ValueError("a thread has at least one message")
     ids = {m.message_id for m in members}
 
-    def rank(m: Mail) -> tuple[int, datetime, str]:
+    def rank(m: R) -> tuple[int, datetime, str]:
         parent = parents.get(m.message_id)
         if parent is not None and parent in ids:
             return (2, m.date, m.message_id)

@@ -109,3 +109,21 @@ def test_an_unexpected_parser_crash_is_a_problem_not_a_stop(
     report = ingest_archive(MailStore(store), raws, IngestPolicy())
     assert (report.stored, report.problems) == (1, 1)
     assert store.problems()[0].reason == "RuntimeError: parser bug"
+
+
+def test_parallel_ingest_gives_the_same_store_as_one_process(tmp_path: Path) -> None:
+    """Parsing in worker processes changes speed, never the threads or the counts."""
+    raws = [RawMail(msg(f"m{i}@example.org", f"Re: topic {i % 7}" if i % 3 else f"topic {i % 7}",
+                        f"Mon, {2 + i % 20} Nov 2026 09:15:00 +0000",
+                        f"In-Reply-To: <m{i - 1}@example.org>\n" if i % 3 else ""), f"#{i}")
+            for i in range(300)] + [RawMail(b"", "empty (unreadable: gone)")]
+    results = []
+    for workers in (1, 2):
+        store = Store.open(tmp_path / f"w{workers}.sqlite3")
+        ms = MailStore(store)
+        report = ingest_archive(ms, raws, IngestPolicy(), batch_size=50, workers=workers)
+        threads = sorted(tuple(m.message_id for m in t.messages) for t in ms.threads())
+        results.append((report.as_dict(), threads, len(store.problems())))
+        store.close()
+    assert results[0] == results[1]
+    assert results[0][0]["problems"] == 1 and results[0][2] == 1
