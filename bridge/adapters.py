@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from bridge.config import ImapConfig
+from bridge.config import Config, ImapConfig
 from bridge.imap import ImapMailbox
+from bridge.pipeline import Services
+from bridge.smtp import make_smtp_sender
+from bridge.xpublisher import XPublisher, build_x_client
 
 
 def build_mailbox(cfg: ImapConfig) -> ImapMailbox:
@@ -25,3 +28,14 @@ def build_mailbox(cfg: ImapConfig) -> ImapMailbox:
         max_message_bytes=cfg.max_message_bytes,
         idle_seconds=cfg.idle_refresh.total_seconds(),
     )
+
+
+def build_services(config: Config) -> Services:
+    """Every adapter the configured stages need; a stage without config is simply off."""
+    mailbox = build_mailbox(config.imap) if config.imap else None
+    publisher = reply_source = None
+    if config.x is not None:
+        client = build_x_client(config.x)
+        publisher, reply_source = XPublisher(client), client
+    sender = make_smtp_sender(config.smtp) if config.smtp is not None else None
+    return Services(mailbox=mailbox, publisher=publisher, reply_source=reply_source, sender=sender)

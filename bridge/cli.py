@@ -16,7 +16,7 @@ import structlog
 
 from bridge import __version__, review
 from bridge.archive import read_maildir, read_mbox
-from bridge.config import Config, load_config
+from bridge.config import Config, load_config, secret_refs
 from bridge.durations import parse_duration
 from bridge.errors import BridgeError, ConfigError
 from bridge.ingest import IngestPolicy, IngestReport, ingest_archive, store_batch
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "over 8 MB, else 1)")
     threads = sub.add_parser("threads", parents=[common], help="list the stored threads")
     threads.add_argument("--json", action="store_true", help="one JSON object per line per thread")
+    sub.add_parser("run", parents=[common], help="run the bridge as a daemon (systemd service)")
     preview = sub.add_parser("preview", parents=[common],
                              help="threads due now and soon, with the exact post text")
     preview.add_argument("--json", action="store_true", help="one JSON object per line per thread")
@@ -206,8 +207,21 @@ def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from bridge.adapters import build_services
+    from bridge.daemon import Daemon
+    from bridge.notify import Notifier
+
+    if config.imap is None:
+        raise ConfigError([f"{config.source}: imap: the daemon needs an [imap] section"])
+    daemon = Daemon(config, args.config, config.db_path(args.db), build_services,
+                    Notifier.from_env())
+    return daemon.run()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "ingest": cmd_ingest,
+    "run": cmd_run,
     "threads": cmd_threads,
     "preview": cmd_preview,
     "backtest": cmd_backtest,
@@ -216,7 +230,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    # the daemon logs to stdout (journald); other commands keep stdout for their own output
+    configure_logging(args.log_level, stream=sys.stdout if args.command == "run" else None)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -238,8 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def config_secret_values(config: Config) -> list[str]:
     """Secret values the log redactor must mask (only those that resolve without side effects)."""
     values = []
-    refs = [config.imap.password, config.imap.oauth2_token] if config.imap else []
-    for ref in refs:
+    for _, ref in secret_refs(config):
         if ref is not None and ref.kind != "command":
             try:
                 values.append(ref.resolve())

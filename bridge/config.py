@@ -7,19 +7,28 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from bridge import rules
+from bridge.caps import PublishSettings, read_publish
 from bridge.compose import ComposeSettings
 from bridge.configread import Section
 from bridge.errors import ConfigError
 from bridge.imap import is_loopback
 from bridge.links import LinkSettings, check_url_template
 from bridge.matcher import MatcherSettings, check_settings
+from bridge.moderation import ModerationSettings, read_moderation
+from bridge.relay import RelaySettings, read_relay
+from bridge.replies import ReplySettings, read_replies
 from bridge.secrets import SecretError, SecretRef
+from bridge.smtp import SmtpSettings, read_smtp
+from bridge.xpublisher import XSettings, read_x
 
+T = TypeVar("T")
 DEFAULT_DB_NAME = "bridge.sqlite3"
 DEFAULT_LIST_NAME = "SLA Solo Librarians"
 
@@ -69,6 +78,12 @@ class Config:
     matcher: MatcherSettings = field(default_factory=MatcherSettings)
     compose: ComposeSettings = field(default_factory=ComposeSettings)
     links: LinkSettings = field(default_factory=LinkSettings)
+    x: XSettings | None = None
+    publish: PublishSettings = field(default_factory=PublishSettings)
+    replies: ReplySettings = field(default_factory=ReplySettings)
+    moderation: ModerationSettings = field(default_factory=ModerationSettings)
+    smtp: SmtpSettings | None = None
+    relay: RelaySettings | None = None
     source: str = "(embedded defaults)"
 
     def db_path(self, override: str | None = None) -> str:
@@ -203,12 +218,18 @@ def _read_links(sec: Section) -> LinkSettings:
     return cfg
 
 
+def _optional(sec: Section, reader: Callable[[Section], T]) -> T | None:
+    """Sections for outside services exist only when configured (ingest/backtest need none)."""
+    return reader(sec) if sec.present else None
+
+
 def parse_config(data: dict[str, object], source: str) -> Config:
     """Validate a decoded TOML document; raise ConfigError listing every problem."""
     problems: list[str] = []
     root = Section(data, "", problems)
     root.path = ""
-    names = ("list", "store", "imap", "ingest", "matcher", "post", "links")
+    names = ("list", "store", "imap", "ingest", "matcher", "post", "links", "x", "publish",
+             "replies", "moderation", "smtp", "relay")
     sections = {name: root.sub(name) for name in names}
     for sec in sections.values():
         sec.path = sec.path.lstrip(".")
@@ -222,6 +243,12 @@ def parse_config(data: dict[str, object], source: str) -> Config:
         matcher=_read_matcher(sections["matcher"]),
         compose=_read_compose(sections["post"]),
         links=_read_links(sections["links"]),
+        x=_optional(sections["x"], read_x),
+        publish=read_publish(sections["publish"]),
+        replies=read_replies(sections["replies"]),
+        moderation=read_moderation(sections["moderation"]),
+        smtp=_optional(sections["smtp"], read_smtp),
+        relay=_optional(sections["relay"], read_relay),
         source=source,
     )
     if config.ingest.body_window < config.matcher.max_age:
@@ -234,11 +261,25 @@ def parse_config(data: dict[str, object], source: str) -> Config:
     return config
 
 
-def _check_secrets(config: Config) -> list[str]:
-    """Resolve each secret once at start, so a missing file is reported before any work."""
+def secret_refs(config: Config) -> list[tuple[str, SecretRef | None]]:
+    """Every secret reference in the config, with its key path."""
     refs: list[tuple[str, SecretRef | None]] = []
     if config.imap:
         refs += [("imap.password", config.imap.password), ("imap.oauth2_token", config.imap.oauth2_token)]
+    if config.x:
+        refs += [(f"x.{name}", getattr(config.x, name)) for name in (
+            "consumer_key", "consumer_secret", "access_token", "access_token_secret",
+            "oauth2_user_token")]
+    if config.smtp:
+        refs.append(("smtp.password", config.smtp.password))
+    if config.relay:
+        refs.append(("relay.token_secret", config.relay.token_secret))
+    return refs
+
+
+def _check_secrets(config: Config) -> list[str]:
+    """Resolve each secret once at start, so a missing file is reported before any work."""
+    refs = secret_refs(config)
     problems = []
     for key, ref in refs:
         if ref is None or ref.kind == "command":

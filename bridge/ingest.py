@@ -14,9 +14,10 @@ from itertools import islice
 
 import structlog
 
+from bridge.echo import EchoSettings
 from bridge.mail import MailParseError, ParseOptions, parse_mail
 from bridge.mailstore import MailStore
-from bridge.model import Cursor, Mail, Problem, RawMail
+from bridge.model import Cursor, Flag, Mail, Problem, RawMail
 
 log = structlog.get_logger()
 PARALLEL_CHUNK = 64  # messages per job sent to a parser process: amortises the hand-over cost
@@ -59,6 +60,7 @@ class IngestPolicy:
     body_since: datetime | None = None  # parse bodies of mail dated at/after this; None = all
     list_id: str = ""  # keep only this List-Id ("" = keep all)
     list_addresses: frozenset[str] = frozenset()
+    echo: EchoSettings | None = None  # recognise our own relays coming back through the list
 
 
 def parse_raw(raw: RawMail, policy: IngestPolicy) -> list[Mail]:
@@ -66,7 +68,8 @@ def parse_raw(raw: RawMail, policy: IngestPolicy) -> list[Mail]:
     if not raw.data:
         raise MailParseError(raw.source.partition("(")[2].rstrip(")") or "empty message")
     options = ParseOptions(
-        want_body=False, fallback_date=raw.internal_date, list_addresses=policy.list_addresses
+        want_body=False, fallback_date=raw.internal_date, list_addresses=policy.list_addresses,
+        echo=policy.echo,
     )
     mails = parse_mail(raw.data, options)
     if policy.body_since is None or any(m.date >= policy.body_since for m in mails):
@@ -122,6 +125,7 @@ def store_parsed(
     report = IngestReport()
     store = mailstore.store
     with store.transaction():
+        relays = mailstore.has_relays()  # once per batch: most stores have none to compare with
         for problem in problems:
             _record_problem(mailstore, problem, report)
         for item in parsed:
@@ -129,7 +133,7 @@ def store_parsed(
             if item.problem is not None:
                 _record_problem(mailstore, Problem(item.source, item.problem, None, item.size), report)
             for mail in item.mails:
-                _store_mail(mailstore, mail, item.source, policy, report)
+                _store_mail(mailstore, mail, item.source, policy, report, relays)
         mailstore.flush()
         if cursor is not None:
             store.set_cursor(cursor)
@@ -143,11 +147,14 @@ def _record_problem(mailstore: MailStore, problem: Problem, report: IngestReport
 
 
 def _store_mail(
-    mailstore: MailStore, mail: Mail, source: str, policy: IngestPolicy, report: IngestReport
+    mailstore: MailStore, mail: Mail, source: str, policy: IngestPolicy, report: IngestReport,
+    relays: bool,
 ) -> None:
     if policy.list_id and mail.list_id and mail.list_id != policy.list_id:
         report.skipped_list += 1
         return
+    if relays and Flag.OURS not in mail.flags and mailstore.is_relay_id(mail.message_id):
+        mail = replace(mail, flags=mail.flags | {Flag.OURS})  # a relay we sent, by its stored id
     thread_id = mailstore.add_mail(mail, source)
     if thread_id is None:
         report.duplicates += 1

@@ -19,6 +19,7 @@ import mailparser
 from bridge import headers as h
 from bridge.classify import classify_headers
 from bridge.clean import clean_body, html_to_text, normalise_subject
+from bridge.echo import EchoSettings, is_our_relay
 from bridge.model import Author, Flag, Mail
 from bridge.rawheaders import HeaderMap, parse_header_block, split_header_block
 
@@ -37,6 +38,7 @@ class ParseOptions:
     want_body: bool = True
     fallback_date: datetime | None = None  # IMAP INTERNALDATE, mbox From_ line, or now
     list_addresses: frozenset[str] = frozenset()  # the list's own address(es), lower-case
+    echo: EchoSettings | None = None  # how our own relay emails look, to flag them Flag.OURS
 
 
 def parse_mail(raw: bytes, options: ParseOptions = ParseOptions()) -> list[Mail]:
@@ -94,6 +96,8 @@ def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) 
     flags = set(classify_headers(msg, subject, content_type, list_stamped=list_stamped))
     if date_fallback:
         flags.add(Flag.DATE_MISSING)
+    if options.echo is not None and is_our_relay(msg, (), options.echo):
+        flags.add(Flag.OURS)
     return Mail(
         message_id=message_id,
         subject=subject,

@@ -64,6 +64,14 @@ class MailStore:
         row = self.conn.execute("SELECT 1 FROM messages WHERE message_id = ?", (message_id,))
         return row.fetchone() is not None
 
+    def has_relays(self) -> bool:
+        return bool(self.conn.execute("SELECT EXISTS(SELECT 1 FROM relays)").fetchone()[0])
+
+    def is_relay_id(self, message_id: str) -> bool:
+        """Is this the Message-ID of a relay email the bridge itself sent?"""
+        row = self.conn.execute("SELECT 1 FROM relays WHERE message_id = ?", (message_id,))
+        return row.fetchone() is not None
+
     def add_mail(self, mail: Mail, source: str) -> int | None:
         """Store a new message and thread it; returns its thread id, None for a duplicate."""
         if self.has_message(mail.message_id):

@@ -1,0 +1,185 @@
+"""The orchestrator: one cycle runs the stages in order (ingest, publish, replies, relay), each
+behind its own exception boundary, and says when the next cycle is needed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from bridge import postrows
+from bridge.config import Config
+from bridge.errors import TransientError
+from bridge.imap import ImapMailbox
+from bridge.ingest import IngestPolicy, IngestReport, store_batch
+from bridge.mailstore import MailStore
+from bridge.planner import Drafter, plan_threads
+from bridge.publisher import Publisher, publish_due, reconcile_pending
+from bridge.relaying import MailSender, echo_settings, relay_approved
+from bridge.replies import ReplySource, next_poll_at, poll_replies
+from bridge.store import Store, to_epoch
+
+log = structlog.get_logger()
+
+STAGES = ("ingest", "publish", "replies", "relay")
+MAX_SLEEP = timedelta(minutes=15)  # re-check at least this often, whatever is scheduled
+
+
+@dataclass
+class Services:
+    """The outside world, built from config by the CLI; None where a stage is not configured."""
+
+    mailbox: ImapMailbox | None = None
+    publisher: Publisher | None = None
+    reply_source: ReplySource | None = None
+    sender: MailSender | None = None
+
+
+@dataclass
+class CycleReport:
+    ingested: int = 0
+    published: int = 0
+    replies: int = 0
+    relayed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    next_wake: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Bridge:
+    """Runs cycles over one store with one set of services."""
+
+    def __init__(self, config: Config, store: Store, services: Services,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.store = store
+        self.services = services
+        self.mailstore = MailStore(store, subject_window=config.ingest.subject_window)
+        self.drafter = Drafter(config.compose, config.links)
+        self.clock = clock
+        self._publish_after: datetime | None = None  # None: match at the next cycle
+        self._me_id: str | None = None
+
+    def policy(self, now: datetime) -> IngestPolicy:
+        addresses = frozenset({self.config.list.address}) if self.config.list.address else frozenset()
+        echo = echo_settings(self.store, self.config.relay) if self.config.relay else None
+        return IngestPolicy(body_since=now - self.config.ingest.body_window,
+                            list_id=self.config.list.list_id, list_addresses=addresses, echo=echo)
+
+    def cycle(self, now: datetime) -> CycleReport:
+        """One pass of every stage; a failing stage is logged and recorded, the others still run."""
+        report = CycleReport()
+        started = self.clock()
+        for stage, run in (("ingest", self._ingest), ("publish", self._publish),
+                           ("replies", self._replies), ("relay", self._relay)):
+            try:
+                run(now, report)
+            except Exception as exc:  # the exception boundary of one stage
+                report.errors[stage] = f"{type(exc).__name__}: {exc}"
+                log.error("stage_failed", stage=stage, error=report.errors[stage],
+                          transient=isinstance(exc, TransientError))
+                self._record(stage, now, report.errors[stage])
+            else:
+                self._record(stage, now, None)
+        report.next_wake = self._next_wake(now)
+        self._set_state("last_cycle_at", str(to_epoch(now)))
+        if report.ok:
+            self._set_state("last_ok_cycle_at", str(to_epoch(now)))
+        log.info("cycle_finished", ingested=report.ingested, published=report.published,
+                 replies=report.replies, relayed=report.relayed, errors=len(report.errors),
+                 seconds=round(self.clock() - started, 4), next_wake=report.next_wake.isoformat())
+        return report
+
+    # -- stages ------------------------------------------------------------------------------
+    def _ingest(self, now: datetime, report: CycleReport) -> None:
+        mailbox = self.services.mailbox
+        if mailbox is None:
+            return
+        total = IngestReport()
+        policy = self.policy(now)
+        cursor = self.store.get_cursor(mailbox.folder)
+        for batch in mailbox.fetch_new(cursor):
+            total.add(store_batch(self.mailstore, batch.mails, policy, batch.cursor, batch.oversized))
+        report.ingested = total.stored
+        if total.stored:
+            self._publish_after = None  # new mail: match again now
+            log.info("mail_ingested", **total.as_dict())
+
+    def _publish(self, now: datetime, report: CycleReport) -> None:
+        publisher = self.services.publisher
+        if publisher is None:
+            return
+        settings = self.config.publish
+        reconcile_pending(self.store, publisher, settings, now)
+        if self._publish_after is not None and now < self._publish_after:
+            return  # nothing new and nothing falls due yet: matching would change nothing
+        threads = self.mailstore.threads(active_since=now - self.config.matcher.max_age)
+        plans = plan_threads(threads, now, self.config.matcher, self.drafter,
+                             postrows.posted_roots(self.store))
+        result = publish_due(self.store, plans, publisher, settings, now)
+        report.published = len(result.published) + len(result.dry_run)
+        waits = [p.decision.due_at for p in plans if p.waiting and p.decision.due_at]
+        waits += [result.next_attempt_at] if result.next_attempt_at else []
+        self._publish_after = min([*waits, now + MAX_SLEEP])
+        self._set_state("next_due_at", str(to_epoch(self._publish_after)))
+
+    def _replies(self, now: datetime, report: CycleReport) -> None:
+        source, publisher = self.services.reply_source, self.services.publisher
+        if source is None or publisher is None:
+            return
+        if self._me_id is None:
+            self._me_id = self._account_id()
+        poll = poll_replies(self.store, source, self._me_id, self.config.replies,
+                            self.config.moderation, now)
+        report.replies = sum(poll.stored.values())
+
+    def _account_id(self) -> str:
+        me = getattr(self.services.reply_source, "me", None)
+        if me is None:
+            raise TransientError("reply source cannot tell our account id")
+        return str(me().id)
+
+    def _relay(self, now: datetime, report: CycleReport) -> None:
+        if self.services.sender is None or self.config.relay is None:
+            return
+        result = relay_approved(self.store, self.services.sender, self.config.relay, now)
+        report.relayed = result.sent
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _next_wake(self, now: datetime) -> datetime:
+        times = [now + MAX_SLEEP]
+        if self._publish_after is not None and self.services.publisher is not None:
+            times.append(self._publish_after)
+        if self.services.reply_source is not None:
+            due, _ = next_poll_at(self.store.conn, self.config.replies, now)
+            times.append(due)
+        row = self.store.conn.execute(
+            "SELECT MIN(next_attempt_at) FROM relays WHERE status = 'pending'").fetchone()
+        if row[0] is not None and self.services.sender is not None:
+            times.append(datetime.fromtimestamp(int(row[0]), now.tzinfo))
+        return max(now, min(times))
+
+    def _record(self, stage: str, now: datetime, error: str | None) -> None:
+        epoch = to_epoch(now)
+        with self.store.transaction() as conn:
+            if error is None:
+                conn.execute(
+                    "INSERT INTO stage_status(stage, last_ok_at) VALUES (?, ?) ON CONFLICT(stage) "
+                    "DO UPDATE SET last_ok_at = excluded.last_ok_at", (stage, epoch))
+            else:
+                conn.execute(
+                    "INSERT INTO stage_status(stage, last_error, last_error_at, errors) "
+                    "VALUES (?, ?, ?, 1) ON CONFLICT(stage) DO UPDATE SET last_error = "
+                    "excluded.last_error, last_error_at = excluded.last_error_at, "
+                    "errors = errors + 1", (stage, error[:500], epoch))
+
+    def _set_state(self, key: str, value: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("INSERT INTO daemon_state(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                         "DO UPDATE SET value = excluded.value", (key, value))

@@ -1,0 +1,237 @@
+"""SMTP adapter against a real aiosmtpd server on 127.0.0.1: TLS, auth, error mapping, retries.
+
+`SmtpServer`, `RecordingHandler` and `make_cert` are also used by tests/test_relaying.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from bridge.configread import Section
+from bridge.errors import AuthError, PermanentError
+from bridge.smtp import SmtpPermanentError, SmtpSender, SmtpTransientError, read_smtp
+
+RAW = (b"From: bridge@bridge.example.net\r\nTo: list@lists.example.org\r\nSubject: hi\r\n"
+       b"Message-ID: <t1@bridge.example.net>\r\n\r\nHello\r\n.leading dot\r\n")
+
+
+@dataclass
+class RecordingHandler:
+    """Records delivered envelopes; `rcpt_replies` / `data_replies` are consumed one per call
+    (then 250), `drop_on_data` closes the connection instead of answering the data."""
+
+    rcpt_replies: list[str] = field(default_factory=list)
+    data_replies: list[str] = field(default_factory=list)
+    drop_on_data: int = 0
+    delivered: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    data_calls: int = 0
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if self.rcpt_replies:
+            return self.rcpt_replies.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.data_calls += 1
+        if self.drop_on_data:
+            self.drop_on_data -= 1
+            server.transport.close()
+            return "250 never seen"
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        self.delivered.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed P-256 certificate for 127.0.0.1 (openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"bridge", b"s3cret")
+    return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
+
+
+class SmtpServer:
+    """An aiosmtpd Controller on a free loopback port; `mode` is plain, starttls or tls."""
+
+    def __init__(self, handler: RecordingHandler, mode: str = "plain", cert: tuple[Path, Path] | None = None,
+                 auth: bool = False, port: int | None = None) -> None:
+        self.handler, self.mode, self.port = handler, mode, port or free_port()
+        kwargs: dict[str, Any] = {}
+        if cert is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(cert[0]), str(cert[1]))
+            kwargs["ssl_context" if mode == "tls" else "tls_context"] = context
+            if mode == "starttls":
+                kwargs["require_starttls"] = True
+        if auth:
+            kwargs.update(authenticator=_authenticator, auth_required=True, auth_require_tls=mode != "plain")
+        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port, **kwargs)
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_cert(tmp_path_factory.mktemp("cert"))
+
+
+@pytest.fixture
+def handler() -> RecordingHandler:
+    return RecordingHandler()
+
+
+@pytest.fixture
+def plain_server(handler: RecordingHandler) -> Iterator[SmtpServer]:
+    with SmtpServer(handler) as server:
+        yield server
+
+
+def plain_sender(port: int, **kwargs: Any) -> SmtpSender:
+    return SmtpSender(host="127.0.0.1", port=port, security="plain", allow_plaintext=True,
+                      timeout=5, retry_wait=0.01, **kwargs)
+
+
+def test_send_delivers_exact_bytes_to_the_envelope_recipients(plain_server: SmtpServer,
+                                                             handler: RecordingHandler) -> None:
+    plain_sender(plain_server.port).send(RAW, "bridge@bridge.example.net", ["list@lists.example.org"])
+    assert len(handler.delivered) == 1
+    mail_from, rcpts, content = handler.delivered[0]
+    assert (mail_from, rcpts) == ("bridge@bridge.example.net", ["list@lists.example.org"])
+    assert content.rstrip(b"\r\n") == RAW.rstrip(b"\r\n")  # dot-stuffing undone, nothing rewritten
+
+
+def test_plaintext_is_refused_without_allow_or_off_loopback() -> None:
+    with pytest.raises(PermanentError, match="plaintext"):
+        SmtpSender(host="127.0.0.1", port=25, security="plain")
+    with pytest.raises(PermanentError, match="plaintext"):
+        SmtpSender(host="smtp.example.org", port=25, security="plain", allow_plaintext=True)
+
+
+def test_starttls_with_ca_file_and_auth_delivers(cert: tuple[Path, Path], handler: RecordingHandler) -> None:
+    with SmtpServer(handler, "starttls", cert, auth=True) as server:
+        sender = SmtpSender(host="127.0.0.1", port=server.port, security="starttls", username="bridge",
+                            password=lambda: "s3cret", ca_file=str(cert[0]), timeout=5)
+        sender.check()
+        assert handler.delivered == []  # check sends nothing
+        sender.send(RAW, "bridge@bridge.example.net", ["list@lists.example.org"])
+    assert len(handler.delivered) == 1
+
+
+def test_implicit_tls_delivers(cert: tuple[Path, Path], handler: RecordingHandler) -> None:
+    with SmtpServer(handler, "tls", cert) as server:
+        SmtpSender(host="127.0.0.1", port=server.port, security="tls", ca_file=str(cert[0]),
+                   timeout=5).send(RAW, "bridge@bridge.example.net", ["list@lists.example.org"])
+    assert len(handler.delivered) == 1
+
+
+def test_self_signed_certificate_without_ca_file_is_refused_permanently(
+        cert: tuple[Path, Path], handler: RecordingHandler) -> None:
+    with SmtpServer(handler, "tls", cert) as server:
+        sender = SmtpSender(host="127.0.0.1", port=server.port, security="tls", timeout=5, retry_wait=0.01)
+        with pytest.raises(PermanentError, match="not trusted") as info:
+            sender.send(RAW, "bridge@bridge.example.net", ["list@lists.example.org"])
+    assert not isinstance(info.value, SmtpPermanentError)  # the session's fault, not the message's
+    assert handler.delivered == []
+
+
+def test_wrong_password_is_an_auth_error_and_never_shows_the_password(
+        cert: tuple[Path, Path], handler: RecordingHandler) -> None:
+    with SmtpServer(handler, "starttls", cert, auth=True) as server:
+        sender = SmtpSender(host="127.0.0.1", port=server.port, security="starttls", username="bridge",
+                            password=lambda: "wrong-pass", ca_file=str(cert[0]), timeout=5)
+        with pytest.raises(AuthError) as info:
+            sender.check()
+    assert "wrong-pass" not in str(info.value)
+
+
+def test_5xx_on_data_is_permanent_and_not_retried(plain_server: SmtpServer,
+                                                  handler: RecordingHandler) -> None:
+    handler.data_replies = ["554 5.7.1 rejected by policy"]
+    with pytest.raises(SmtpPermanentError) as info:
+        plain_sender(plain_server.port).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
+    assert info.value.code == 554
+    assert handler.data_calls == 1
+
+
+def test_4xx_is_retried_with_backoff_then_delivered_once(plain_server: SmtpServer,
+                                                         handler: RecordingHandler) -> None:
+    handler.rcpt_replies = ["451 4.3.0 try later"]
+    handler.data_replies = ["452 4.3.1 out of space"]
+    plain_sender(plain_server.port, attempts=3).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
+    assert len(handler.delivered) == 1
+
+
+def test_persistent_4xx_gives_up_after_the_attempts_as_not_ambiguous(
+        plain_server: SmtpServer, handler: RecordingHandler) -> None:
+    handler.rcpt_replies = ["450 busy"] * 5
+    with pytest.raises(SmtpTransientError) as info:
+        plain_sender(plain_server.port, attempts=2).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
+    assert not info.value.ambiguous
+    assert handler.rcpt_replies == ["450 busy"] * 3  # exactly two attempts used
+
+
+def test_connection_refused_is_transient_and_not_ambiguous() -> None:
+    with pytest.raises(SmtpTransientError) as info:
+        plain_sender(free_port(), attempts=2).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
+    assert not info.value.ambiguous
+
+
+def test_connection_lost_during_data_is_ambiguous_and_not_retried(
+        plain_server: SmtpServer, handler: RecordingHandler) -> None:
+    handler.drop_on_data = 1
+    with pytest.raises(SmtpTransientError) as info:
+        plain_sender(plain_server.port, attempts=3).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
+    assert info.value.ambiguous
+    assert handler.data_calls == 1  # a retry here could deliver the message twice
+
+
+def test_read_smtp_reads_every_key_and_defaults_the_port_from_security() -> None:
+    problems: list[str] = []
+    settings = read_smtp(Section({"host": "smtp.example.org", "security": "tls", "username": "u",
+                                  "password": {"env": "SMTP_PASSWORD"}, "timeout": 10}, "smtp", problems))
+    assert problems == []
+    assert (settings.port, settings.security, settings.timeout) == (465, "tls", 10.0)
+
+
+def test_read_smtp_reports_plaintext_off_loopback_and_unknown_keys() -> None:
+    problems: list[str] = []
+    read_smtp(Section({"host": "smtp.example.org", "security": "plain", "colour": "red",
+                       "username": "u"}, "smtp", problems))
+    assert any("smtp.security" in p for p in problems)
+    assert any("smtp.colour: unknown key" in p for p in problems)
+    assert any("smtp.password" in p for p in problems)
