@@ -83,8 +83,8 @@ def read_replies(sec: Section) -> ReplySettings:
         daily_read_budget=sec.integer("daily_read_budget", d.daily_read_budget, 1, 10_000_000),
         use_search=sec.boolean("use_search", d.use_search),
     )
-    if cfg.min_poll_interval < timedelta(minutes=1):
-        sec.problems.append(f"{sec.key('min_poll_interval')}: must be at least 1m")
+    if cfg.min_poll_interval < timedelta(seconds=5):
+        sec.problems.append(f"{sec.key('min_poll_interval')}: must be at least 5s")
     if not timedelta(hours=1) <= cfg.reply_window <= timedelta(days=30):
         sec.problems.append(f"{sec.key('reply_window')}: must be between 1h and 30d")
     sec.finish()

@@ -9,8 +9,8 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+from smtp_server import RecordingHandler, SmtpServer, free_port, plain_sender
 from structlog.testing import capture_logs
-from test_smtp import RecordingHandler, SmtpServer, free_port, plain_sender
 
 from bridge.echo import is_our_relay
 from bridge.errors import AuthError

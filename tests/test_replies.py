@@ -361,9 +361,9 @@ def test_read_replies_defaults_keys_and_problems() -> None:
     cfg = read_replies(Section({"reply_window": "3d", "min_poll_interval": "1h",
                                 "daily_read_budget": 100, "use_search": False}, "replies", problems))
     assert cfg == ReplySettings(timedelta(days=3), timedelta(hours=1), 100, False) and problems == []
-    read_replies(Section({"reply_window": "90d", "min_poll_interval": "10s",
+    read_replies(Section({"reply_window": "90d", "min_poll_interval": "2s",
                           "daily_read_budget": 0, "poll": 1}, "replies", problems))
     assert problems == ["replies.daily_read_budget: must be between 1 and 10000000",
-                        "replies.min_poll_interval: must be at least 1m",
+                        "replies.min_poll_interval: must be at least 5s",
                         "replies.reply_window: must be between 1h and 30d",
                         "replies.poll: unknown key"]

@@ -1,22 +1,14 @@
 """SMTP adapter against a real aiosmtpd server on 127.0.0.1: TLS, auth, error mapping, retries.
 
-`SmtpServer`, `RecordingHandler` and `make_cert` are also used by tests/test_relaying.py.
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
-import ssl
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from smtp_server import RecordingHandler, SmtpServer, free_port, make_cert, plain_sender
 
 from bridge.configread import Section
 from bridge.errors import AuthError, PermanentError
@@ -24,85 +16,6 @@ from bridge.smtp import SmtpPermanentError, SmtpSender, SmtpTransientError, read
 
 RAW = (b"From: bridge@bridge.example.net\r\nTo: list@lists.example.org\r\nSubject: hi\r\n"
        b"Message-ID: <t1@bridge.example.net>\r\n\r\nHello\r\n.leading dot\r\n")
-
-
-@dataclass
-class RecordingHandler:
-    """Records delivered envelopes; `rcpt_replies` / `data_replies` are consumed one per call
-    (then 250), `drop_on_data` closes the connection instead of answering the data."""
-
-    rcpt_replies: list[str] = field(default_factory=list)
-    data_replies: list[str] = field(default_factory=list)
-    drop_on_data: int = 0
-    delivered: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    data_calls: int = 0
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
-        if self.rcpt_replies:
-            return self.rcpt_replies.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.data_calls += 1
-        if self.drop_on_data:
-            self.drop_on_data -= 1
-            server.transport.close()
-            return "250 never seen"
-        if self.data_replies:
-            return self.data_replies.pop(0)
-        self.delivered.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def make_cert(directory: Path) -> tuple[Path, Path]:
-    """A self-signed P-256 certificate for 127.0.0.1 (openssl CLI)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60)
-    return cert, key
-
-
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"bridge", b"s3cret")
-    return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
-
-
-class SmtpServer:
-    """An aiosmtpd Controller on a free loopback port; `mode` is plain, starttls or tls."""
-
-    def __init__(self, handler: RecordingHandler, mode: str = "plain", cert: tuple[Path, Path] | None = None,
-                 auth: bool = False, port: int | None = None) -> None:
-        self.handler, self.mode, self.port = handler, mode, port or free_port()
-        kwargs: dict[str, Any] = {}
-        if cert is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(str(cert[0]), str(cert[1]))
-            kwargs["ssl_context" if mode == "tls" else "tls_context"] = context
-            if mode == "starttls":
-                kwargs["require_starttls"] = True
-        if auth:
-            kwargs.update(authenticator=_authenticator, auth_required=True, auth_require_tls=mode != "plain")
-        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port, **kwargs)
-
-    def __enter__(self) -> SmtpServer:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.controller.stop()
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +32,6 @@ def handler() -> RecordingHandler:
 def plain_server(handler: RecordingHandler) -> Iterator[SmtpServer]:
     with SmtpServer(handler) as server:
         yield server
-
-
-def plain_sender(port: int, **kwargs: Any) -> SmtpSender:
-    return SmtpSender(host="127.0.0.1", port=port, security="plain", allow_plaintext=True,
-                      timeout=5, retry_wait=0.01, **kwargs)
 
 
 def test_send_delivers_exact_bytes_to_the_envelope_recipients(plain_server: SmtpServer,
