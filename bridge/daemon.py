@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -71,6 +72,7 @@ class Daemon:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> int:
+        Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
         with StateLock(self.db_path):
             store = Store.open(self.db_path)
             previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT,
@@ -135,8 +137,12 @@ class Daemon:
             with self.interruptible():
                 self._sleep(pause)
 
+    def _ping(self) -> None:
+        if self.notifier.watchdog_interval() is not None:
+            self.notifier.watchdog()
+
     def _after_cycle(self, report: CycleReport) -> None:
-        self.notifier.watchdog()
+        self._ping()
         if report.errors:
             self._failures = self._failures + 1 if "ingest" in report.errors else self._failures
             self.notifier.status("cycle had errors: " + ", ".join(sorted(report.errors)))
@@ -156,7 +162,7 @@ class Daemon:
             arrived = False
             with self.interruptible():
                 arrived = self._wait_chunk(services, chunk)
-            self.notifier.watchdog()
+            self._ping()
             if arrived:
                 return
 

@@ -19,13 +19,14 @@ from bridge.mailstore import MailStore
 from bridge.planner import Drafter, plan_threads
 from bridge.publisher import Publisher, publish_due, reconcile_pending
 from bridge.relaying import MailSender, echo_settings, relay_approved
-from bridge.replies import ReplySource, next_poll_at, poll_replies
+from bridge.replies import ReplySource, next_poll_at, poll_replies, posts_in_window
 from bridge.store import Store, to_epoch
 
 log = structlog.get_logger()
 
 STAGES = ("ingest", "publish", "replies", "relay")
 MAX_SLEEP = timedelta(minutes=15)  # re-check at least this often, whatever is scheduled
+MIN_SLEEP = timedelta(seconds=1)  # never spin: even "due now" waits this long (or for mail)
 
 
 @dataclass
@@ -156,14 +157,15 @@ class Bridge:
         times = [now + MAX_SLEEP]
         if self._publish_after is not None and self.services.publisher is not None:
             times.append(self._publish_after)
-        if self.services.reply_source is not None:
+        if self.services.reply_source is not None and posts_in_window(
+                self.store.conn, self.config.replies.reply_window, now):
             due, _ = next_poll_at(self.store.conn, self.config.replies, now)
             times.append(due)
         row = self.store.conn.execute(
             "SELECT MIN(next_attempt_at) FROM relays WHERE status = 'pending'").fetchone()
         if row[0] is not None and self.services.sender is not None:
             times.append(datetime.fromtimestamp(int(row[0]), now.tzinfo))
-        return max(now, min(times))
+        return max(now + MIN_SLEEP, min(times))
 
     def _record(self, stage: str, now: datetime, error: str | None) -> None:
         epoch = to_epoch(now)
