@@ -57,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     threads = sub.add_parser("threads", parents=[common], help="list the stored threads")
     threads.add_argument("--json", action="store_true", help="one JSON object per line per thread")
     sub.add_parser("run", parents=[common], help="run the bridge as a daemon (systemd service)")
+    sub.add_parser("check", parents=[common],
+                   help="validate config and test IMAP, SMTP and X (nothing is sent)")
+    status = sub.add_parser("status", parents=[common], help="what the bridge did and where it stands")
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    moderate = sub.add_parser("moderate", parents=[common], help="list, approve or reject held replies")
+    moderate.add_argument("action", choices=["list", "approve", "reject"])
+    moderate.add_argument("ids", nargs="*", metavar="ID", help='reply ids, or "all" (held ones)')
+    moderate.add_argument("--json", action="store_true", help="list as JSON lines")
+    release = sub.add_parser("release", parents=[common],
+                             help="list posts held by the mass-new guard, or release them")
+    release.add_argument("roots", nargs="*", metavar="ROOT", help="Message-IDs of held questions")
+    release.add_argument("--all", action="store_true", help="release every held post")
     preview = sub.add_parser("preview", parents=[common],
                              help="threads due now and soon, with the exact post text")
     preview.add_argument("--json", action="store_true", help="one JSON object per line per thread")
@@ -219,7 +231,44 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     return daemon.run()
 
 
+def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    from bridge.ops import print_checks, run_checks
+
+    return print_checks(run_checks(config, config.db_path(args.db)), sys.stdout)
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from bridge.ops import collect_status, print_status
+
+    store = Store.open(config.db_path(args.db))
+    try:
+        print_status(collect_status(store, config, datetime.now(UTC)), sys.stdout, args.json)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_moderate(args: argparse.Namespace, config: Config) -> int:
+    from bridge.moderation import run_moderate
+
+    store = Store.open(config.db_path(args.db))
+    try:
+        return run_moderate(store, args.action, args.ids, sys.stdout, datetime.now(UTC), args.json)
+    finally:
+        store.close()
+
+
+def cmd_release(args: argparse.Namespace, config: Config) -> int:
+    from bridge.publisher import run_release
+
+    return run_release(config.db_path(args.db), args.roots, args.all, sys.stdout)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "check": cmd_check,
+    "status": cmd_status,
+    "moderate": cmd_moderate,
+    "release": cmd_release,
     "ingest": cmd_ingest,
     "run": cmd_run,
     "threads": cmd_threads,

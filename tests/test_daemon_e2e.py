@@ -215,6 +215,14 @@ def test_question_to_post_to_reply_to_list_and_back(world: World) -> None:
 
         wait_for("the echo to mark the thread answered", answered, 30)
         assert len(world.handler.delivered) == 1 and len(world.posts()) == 1
+        status = json.loads(subprocess.run(
+            [sys.executable, "-m", "bridge.cli", "status", "--json", "--config", str(world.config)],
+            cwd=ROOT, capture_output=True, check=True).stdout)
+        assert status["posts"] == {"confirmed": 1} and status["posts_today"] == 1
+        assert status["replies"] == {"relayed": 1} and status["relays"] == {"sent": 1}
+        assert status["spend_this_month_usd"] == pytest.approx(0.20)
+        assert all(not s["last_error"] for s in status["stages"].values())
+        assert status["last_successful_cycle_at"] is not None
         assert stop(proc) == 0
         wait_for("STOPPING=1", lambda: "STOPPING=1" in sock.lines, 5)
     finally:

@@ -1,0 +1,94 @@
+"""`check` against real servers (Dovecot, aiosmtpd, the fake X), and `status` on a real store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dovecot import Account, DovecotServer
+from fake_x import FakeX
+from smtp_server import RecordingHandler, SmtpServer, free_port
+
+from bridge.cli import main
+
+
+def config_text(tmp: Path, dovecot: DovecotServer, account: Account, password: str,
+                x_url: str, x_token: str, smtp_port: int) -> Path:
+    for name, value in (("imap", password), ("ck", "k"), ("cs", "s"), ("at", x_token), ("ats", "t")):
+        (tmp / name).write_text(value)
+    cfg = tmp / "bridge.toml"
+    cfg.write_text(f"""
+[store]
+path = "{tmp / 'bridge.sqlite3'}"
+[imap]
+host = "127.0.0.1"
+port = {dovecot.tls_port}
+security = "tls"
+ca_file = "{dovecot.certs.ca_file}"
+username = "{account.username}"
+password = {{ file = "{tmp / 'imap'}" }}
+[x]
+api_base_url = "{x_url}"
+consumer_key = {{ file = "{tmp / 'ck'}" }}
+consumer_secret = {{ file = "{tmp / 'cs'}" }}
+access_token = {{ file = "{tmp / 'at'}" }}
+access_token_secret = {{ file = "{tmp / 'ats'}" }}
+timeout = "3s"
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+allow_plaintext = true
+timeout = 3
+attempts = 1
+""")
+    return cfg
+
+
+def test_check_passes_when_every_service_answers(
+    tmp_path: Path, dovecot_server: DovecotServer, imap_account: Account,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with FakeX() as fake, SmtpServer(RecordingHandler()) as smtp:
+        fake.add_user("solobridge", "Bridge", access_token="good-token")
+        cfg = config_text(tmp_path, dovecot_server, imap_account, imap_account.password,
+                          fake.base_url, "good-token", smtp.port)
+        assert main(["check", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "[PASS] IMAP" in out and "UIDVALIDITY" in out
+    assert "[PASS] SMTP" in out and "[PASS] X: posting as @solobridge" in out
+    assert "all checks passed" in out
+
+
+def test_check_reports_each_failure_with_a_fix_and_no_secret(
+    tmp_path: Path, dovecot_server: DovecotServer, imap_account: Account,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with FakeX() as fake:
+        fake.add_user("solobridge", "Bridge", access_token="good-token")
+        cfg = config_text(tmp_path, dovecot_server, imap_account, "wrong-imap-pw",
+                          fake.base_url, "revoked-token", free_port())
+        assert main(["check", "--config", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] IMAP" in out and "refused the credentials" in out
+    assert "[FAIL] SMTP" in out and "could not be reached" in out
+    assert "[FAIL] X" in out
+    assert "3 check(s) failed" in out
+    assert "wrong-imap-pw" not in out and "revoked-token" not in out
+
+
+def test_status_json_tells_the_truth_about_the_store(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "b.sqlite3")
+    example = Path(__file__).resolve().parent.parent / "examples" / "sololibrarians.mbox"
+    assert main(["ingest", "--mbox", str(example), "--db", db, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--json", "--db", db]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["messages"] == 49 and status["threads"] == 26
+    assert status["posts"] == {} and status["last_cycle_at"] is None
+    assert status["posts_today"] == 0 and status["spend_this_month_usd"] == 0
+    assert main(["status", "--db", db]) == 0
+    text = capsys.readouterr().out
+    assert "messages ingested: 49 in 26 threads" in text and "last cycle: never" in text
