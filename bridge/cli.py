@@ -126,7 +126,10 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                 raws: Iterator[RawMail] = reader(path, progress)
                 report = ingest_archive(mailstore, raws, policy, workers=_workers(args, path))
         else:
-            report = ingest_imap(mailstore, config, policy)
+            from bridge.lock import StateLock
+
+            with StateLock(config.db_path(args.db)):  # the daemon's cursor must have one writer
+                report = ingest_imap(mailstore, config, policy)
         _print_summary(report, mailstore)
     return 0
 

@@ -25,6 +25,7 @@ from bridge.twitter import DuplicatePost, RateLimited
 RECONCILE_SLACK = timedelta(minutes=10)  # clock skew between us and X
 DUPLICATE_LOOKBACK = timedelta(days=7)  # X refused "duplicate content": search this far back
 RATE_LIMIT_FALLBACK = timedelta(minutes=15)  # a 429 without a reset header: X's window length
+RATE_LIMIT_PAST_RESET = timedelta(seconds=30)  # a 429 whose reset time has already passed
 RETRY_DELAY = timedelta(minutes=5)  # after a failure that surely did not post (connect refused)
 
 log = structlog.get_logger(__name__)
@@ -228,7 +229,7 @@ def _send(
     try:
         post_id = publisher.publish(candidate.text)
     except RateLimited as exc:
-        until = exc.reset_at if exc.reset_at and exc.reset_at > now else now + RATE_LIMIT_FALLBACK
+        until = _rate_limit_until(exc, now)
         rows.requeue(store, root, until, str(exc))
         rows.set_blocked(store, until, "rate limited by X", now)
         report.queued.append(root)
@@ -325,6 +326,14 @@ def _reconcile_row(
         rows.defer(store, row.root_id, window_end)
         report.waiting.append(row.root_id)
     return True
+
+
+def _rate_limit_until(exc: RateLimited, now: datetime) -> datetime:
+    """When to post again after a 429: X's reset; a reset already past (clock skew, or the window
+    just turned) means soon; no reset header at all means X's whole window."""
+    if exc.reset_at is None:
+        return now + RATE_LIMIT_FALLBACK
+    return max(exc.reset_at, now + RATE_LIMIT_PAST_RESET)
 
 
 def _suspend(store: Store, error: str, now: datetime) -> str:

@@ -58,6 +58,7 @@ class RelaySettings:
     batch_window: timedelta = timedelta(minutes=30)
     resend_grace: timedelta = timedelta(minutes=30)
     give_up_after: timedelta = timedelta(days=3)
+    retry_base: timedelta = timedelta(minutes=5)  # first backoff after a failure that sent nothing
     message_id_domain: str = ""  # "" = the domain of from_address
     token_secret: SecretRef | None = field(default=None, repr=False)
     template_dir: str | None = None
@@ -93,10 +94,13 @@ def read_relay(sec: Section) -> RelaySettings:
         batch_window=sec.duration("batch_window", "30m"),
         resend_grace=sec.duration("resend_grace", "30m"),
         give_up_after=sec.duration("give_up_after", "3d"),
+        retry_base=sec.duration("retry_base", "5m"),
         message_id_domain=sec.string("message_id_domain").lower(),
         token_secret=sec.secret("token_secret", required=False),
         template_dir=sec.string("template_dir") or None,
     )
+    if settings.retry_base < timedelta(seconds=1):
+        sec.problems.append(f"{sec.key('retry_base')}: must be at least 1s")
     if settings.message_id_domain and not _DOMAIN.fullmatch(settings.message_id_domain):
         sec.problems.append(f"{sec.key('message_id_domain')}: not a domain name")
     sec.finish()

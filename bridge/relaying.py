@@ -92,10 +92,11 @@ def new_message_id(domain: str, now: datetime) -> str:
     return f"lsb-relay.{to_epoch(now)}.{os.urandom(8).hex()}@{domain}"
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """Backoff after a failure that proves nothing was delivered: 5m, 10m, 20m ... at most 6h."""
+def retry_delay(attempts: int, base: timedelta = RETRY_BASE) -> timedelta:
+    """Backoff after a failure that proves nothing was delivered: 5m, 10m, 20m ... at most 6h
+    (with the default base of [relay] retry_base)."""
     factor: int = 2 ** min(max(attempts - 1, 0), 16)
-    return min(RETRY_BASE * factor, RETRY_MAX)
+    return min(base * factor, RETRY_MAX)
 
 
 def relay_approved(store: Store, sender: MailSender, settings: RelaySettings, now: datetime) -> RelayReport:
@@ -231,9 +232,9 @@ def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_
     except SmtpPermanentError as exc:
         _fail(store, message_id, str(exc), now, report)
     except TransientError as exc:
-        _defer(store, message_id, exc, now, report)
+        _defer(store, message_id, exc, now, report, settings)
     except PermanentError as exc:  # the session, not this message (auth, TLS): stop and tell
-        _release(store, message_id, str(exc), now)
+        _release(store, message_id, str(exc), now, settings.retry_base)
         raise
     else:
         with store.transaction() as conn:
@@ -245,7 +246,8 @@ def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_
         log.info("reply_relayed", message_id=message_id)
 
 
-def _defer(store: Store, message_id: str, exc: TransientError, now: datetime, report: RelayReport) -> None:
+def _defer(store: Store, message_id: str, exc: TransientError, now: datetime, report: RelayReport,
+           settings: RelaySettings) -> None:
     if getattr(exc, "ambiguous", False):  # keep the lease: wait for the echo, then resend
         with store.transaction() as conn:
             conn.execute("UPDATE relays SET error = ? WHERE message_id = ?",
@@ -253,16 +255,17 @@ def _defer(store: Store, message_id: str, exc: TransientError, now: datetime, re
         report.uncertain += 1
         log.warning("relay_outcome_unknown", message_id=message_id, error=str(exc))
         return
-    _release(store, message_id, str(exc), now)
+    _release(store, message_id, str(exc), now, settings.retry_base)
     report.deferred += 1
     log.warning("relay_deferred", message_id=message_id, error=str(exc))
 
 
-def _release(store: Store, message_id: str, error: str, now: datetime) -> None:
+def _release(store: Store, message_id: str, error: str, now: datetime,
+             base: timedelta = RETRY_BASE) -> None:
     """Nothing was delivered: retry after the backoff instead of the grace period."""
     with store.transaction() as conn:
         row = conn.execute("SELECT attempts FROM relays WHERE message_id = ?", (message_id,)).fetchone()
-        retry_at = now + retry_delay(int(row[0]) if row else 1)
+        retry_at = now + retry_delay(int(row[0]) if row else 1, base)
         conn.execute("UPDATE relays SET next_attempt_at = ?, error = ? WHERE message_id = ?",
                      (to_epoch(retry_at), error, message_id))
 

@@ -210,6 +210,9 @@ class XClient:
             raise _map_http_error(operation, exc, posting=posting) from None
         except requests.RequestException as exc:
             raise _map_network_error(operation, exc, posting=posting) from None
+        except (ValueError, KeyError, TypeError) as exc:  # tweepy choking on a malformed answer
+            raise XTransientError(f"X {operation}: malformed answer ({type(exc).__name__})",
+                                  ambiguous=posting) from None
         if not isinstance(body, dict):
             raise XTransientError(f"X {operation}: unexpected answer", ambiguous=posting)
         return body

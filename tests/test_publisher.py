@@ -464,3 +464,15 @@ def test_migration_004_keeps_existing_posts_and_counts_them_as_sent(tmp_path: Pa
     with pytest.raises(sqlite3.IntegrityError):
         store.conn.execute("INSERT INTO posts(root_id, status, text, link, created_at) "
                            "VALUES ('b', 'bogus', '', '', 0)")
+
+
+def test_a_429_whose_reset_is_already_past_retries_soon_not_in_15_minutes() -> None:
+    from bridge.publisher import RATE_LIMIT_FALLBACK, RATE_LIMIT_PAST_RESET, _rate_limit_until
+    from bridge.twitter import RateLimited
+
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert _rate_limit_until(RateLimited("429", reset_at=now + timedelta(minutes=3)), now) == (
+        now + timedelta(minutes=3))
+    assert _rate_limit_until(RateLimited("429", reset_at=now - timedelta(seconds=5)), now) == (
+        now + RATE_LIMIT_PAST_RESET)
+    assert _rate_limit_until(RateLimited("429", reset_at=None), now) == now + RATE_LIMIT_FALLBACK

@@ -274,3 +274,15 @@ def test_another_real_host_needs_oauth2_because_oauth1_signs_the_tweepy_url() ->
     XClient(api_base_url="https://api.x.com", oauth2_user_token="t")
     with pytest.raises(ConfigError, match="oauth2_user_token"):
         XClient(api_base_url="https://api.x.com", **SECRETS)
+
+
+def test_a_malformed_rate_limit_header_is_a_transient_ambiguous_error_not_a_crash() -> None:
+    """tweepy int()s x-rate-limit-reset; a proxy's garbage there must not escape the adapter."""
+    with FakeX() as fake:
+        fake.add_user("bot", "Bot", access_token="tok")
+        fake.rate_limit_next(CREATE, reset_at="soon")  # type: ignore[arg-type]
+        client = XClient(api_base_url=fake.base_url, consumer_key="ck", consumer_secret="cs",
+                         access_token="tok", access_token_secret="ts", timeout=3)
+        with pytest.raises(XTransientError) as err:
+            client.create_post("hello")
+        assert err.value.ambiguous
