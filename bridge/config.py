@@ -21,6 +21,7 @@ from bridge.errors import ConfigError
 from bridge.imap import is_loopback
 from bridge.links import LinkSettings, check_url_template
 from bridge.matcher import MatcherSettings, check_settings
+from bridge.metrics import MetricsSettings, read_metrics
 from bridge.moderation import ModerationSettings, read_moderation
 from bridge.relay import RelaySettings, read_relay
 from bridge.replies import ReplySettings, read_replies
@@ -84,6 +85,7 @@ class Config:
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     smtp: SmtpSettings | None = None
     relay: RelaySettings | None = None
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: str = "(embedded defaults)"
 
     def db_path(self, override: str | None = None) -> str:
@@ -229,7 +231,7 @@ def parse_config(data: dict[str, object], source: str) -> Config:
     root = Section(data, "", problems)
     root.path = ""
     names = ("list", "store", "imap", "ingest", "matcher", "post", "links", "x", "publish",
-             "replies", "moderation", "smtp", "relay")
+             "replies", "moderation", "smtp", "relay", "metrics")
     sections = {name: root.sub(name) for name in names}
     for sec in sections.values():
         sec.path = sec.path.lstrip(".")
@@ -249,6 +251,7 @@ def parse_config(data: dict[str, object], source: str) -> Config:
         moderation=read_moderation(sections["moderation"]),
         smtp=_optional(sections["smtp"], read_smtp),
         relay=_optional(sections["relay"], read_relay),
+        metrics=read_metrics(sections["metrics"]),
         source=source,
     )
     if config.ingest.body_window < config.matcher.max_age:

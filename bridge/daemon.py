@@ -16,8 +16,9 @@ import structlog
 from bridge.config import Config, load_config
 from bridge.errors import BridgeError, ConfigError
 from bridge.lock import StateLock
+from bridge.metrics import start_metrics
 from bridge.notify import Notifier
-from bridge.pipeline import Bridge, CycleReport, Services
+from bridge.pipeline import STAGES, Bridge, CycleReport, Services
 from bridge.publisher import resume_posting
 from bridge.store import Store
 
@@ -78,8 +79,9 @@ class Daemon:
             previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT,
                                                                     signal.SIGHUP)}
             services = self.build(self.config)
+            metrics = start_metrics(self.config.metrics, STAGES)
             try:
-                bridge = Bridge(self.config, store, services)
+                bridge = Bridge(self.config, store, services, metrics=metrics)
                 self._resume(store, services)
                 self._loop(bridge, services)
             finally:
@@ -87,6 +89,7 @@ class Daemon:
                 if services.mailbox is not None:
                     services.mailbox.close()
                 store.close()
+                metrics.stop()
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
         log.info("daemon_stopped")
@@ -201,4 +204,4 @@ class Daemon:
         self._failures = 1 if services.mailbox is not None else 0
         log.info("config_reloaded", source=config.source)
         self.notifier.ready("configuration reloaded")
-        return Bridge(config, bridge.store, services)
+        return Bridge(config, bridge.store, services, metrics=bridge.metrics)

@@ -16,6 +16,7 @@ from bridge.errors import TransientError
 from bridge.imap import ImapMailbox
 from bridge.ingest import IngestPolicy, IngestReport, store_batch
 from bridge.mailstore import MailStore
+from bridge.metrics import MetricsSink, NullMetrics
 from bridge.planner import Drafter, plan_threads
 from bridge.publisher import Publisher, publish_due, reconcile_pending
 from bridge.relaying import MailSender, echo_settings, relay_approved
@@ -57,13 +58,15 @@ class Bridge:
     """Runs cycles over one store with one set of services."""
 
     def __init__(self, config: Config, store: Store, services: Services,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 metrics: MetricsSink | None = None) -> None:
         self.config = config
         self.store = store
         self.services = services
         self.mailstore = MailStore(store, subject_window=config.ingest.subject_window)
         self.drafter = Drafter(config.compose, config.links)
         self.clock = clock
+        self.metrics: MetricsSink = metrics or NullMetrics()
         self._publish_after: datetime | None = None  # None: match at the next cycle
         self._me_id: str | None = None
 
@@ -85,13 +88,9 @@ class Bridge:
                 report.errors[stage] = f"{type(exc).__name__}: {exc}"
                 log.error("stage_failed", stage=stage, error=report.errors[stage],
                           transient=isinstance(exc, TransientError))
-                self._record(stage, now, report.errors[stage])
-            else:
-                self._record(stage, now, None)
         report.next_wake = self._next_wake(now)
-        self._set_state("last_cycle_at", str(to_epoch(now)))
-        if report.ok:
-            self._set_state("last_ok_cycle_at", str(to_epoch(now)))
+        self._record(report, now)  # one transaction for the cycle's bookkeeping
+        self._report_metrics(report, now, self.clock() - started)
         log.info("cycle_finished", ingested=report.ingested, published=report.published,
                  replies=report.replies, relayed=report.relayed, errors=len(report.errors),
                  seconds=round(self.clock() - started, 4), next_wake=report.next_wake.isoformat())
@@ -128,7 +127,6 @@ class Bridge:
         waits = [p.decision.due_at for p in plans if p.waiting and p.decision.due_at]
         waits += [result.next_attempt_at] if result.next_attempt_at else []
         self._publish_after = min([*waits, now + MAX_SLEEP])
-        self._set_state("next_due_at", str(to_epoch(self._publish_after)))
 
     def _replies(self, now: datetime, report: CycleReport) -> None:
         source, publisher = self.services.reply_source, self.services.publisher
@@ -167,19 +165,39 @@ class Bridge:
             times.append(datetime.fromtimestamp(int(row[0]), now.tzinfo))
         return max(now + MIN_SLEEP, min(times))
 
-    def _record(self, stage: str, now: datetime, error: str | None) -> None:
+    def _report_metrics(self, report: CycleReport, now: datetime, seconds: float) -> None:
+        sink = self.metrics
+        sink.observe_cycle(seconds)
+        sink.ingested(report.ingested)
+        sink.published(report.published)
+        sink.replies_fetched(report.replies)
+        sink.relays_sent(report.relayed)
+        for stage in STAGES:
+            if stage in report.errors:
+                sink.stage_failed(stage)
+            else:
+                sink.stage_succeeded(stage, now)
+
+    def _record(self, report: CycleReport, now: datetime) -> None:
         epoch = to_epoch(now)
         with self.store.transaction() as conn:
-            if error is None:
-                conn.execute(
-                    "INSERT INTO stage_status(stage, last_ok_at) VALUES (?, ?) ON CONFLICT(stage) "
-                    "DO UPDATE SET last_ok_at = excluded.last_ok_at", (stage, epoch))
-            else:
-                conn.execute(
-                    "INSERT INTO stage_status(stage, last_error, last_error_at, errors) "
-                    "VALUES (?, ?, ?, 1) ON CONFLICT(stage) DO UPDATE SET last_error = "
-                    "excluded.last_error, last_error_at = excluded.last_error_at, "
-                    "errors = errors + 1", (stage, error[:500], epoch))
+            for stage in STAGES:
+                error = report.errors.get(stage)
+                if error is None:
+                    conn.execute(
+                        "INSERT INTO stage_status(stage, last_ok_at) VALUES (?, ?) ON CONFLICT(stage) "
+                        "DO UPDATE SET last_ok_at = excluded.last_ok_at", (stage, epoch))
+                else:
+                    conn.execute(
+                        "INSERT INTO stage_status(stage, last_error, last_error_at, errors) "
+                        "VALUES (?, ?, ?, 1) ON CONFLICT(stage) DO UPDATE SET last_error = "
+                        "excluded.last_error, last_error_at = excluded.last_error_at, "
+                        "errors = errors + 1", (stage, error[:500], epoch))
+            self._set_state("last_cycle_at", str(epoch))
+            if report.ok:
+                self._set_state("last_ok_cycle_at", str(epoch))
+            if self._publish_after is not None:
+                self._set_state("next_due_at", str(to_epoch(self._publish_after)))
 
     def _set_state(self, key: str, value: str) -> None:
         with self.store.transaction() as conn:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dovecot import Account, DovecotServer
 from fake_x import FakeUser, FakeX
-from smtp_server import RecordingHandler, SmtpServer
+from smtp_server import RecordingHandler, SmtpServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION_ID = "e2e-q1@members.example.org"
@@ -61,6 +61,11 @@ class World:
     handler: RecordingHandler
     config: Path
     notify_path: Path
+
+    @property
+    def metrics_url(self) -> str:
+        port = self.config.read_text().split('listen = "127.0.0.1:')[1].split('"')[0]
+        return f"http://127.0.0.1:{port}/metrics"
 
     def start(self) -> tuple[subprocess.Popen[bytes], NotifyListener]:
         sock = NotifyListener(self.notify_path)
@@ -115,6 +120,7 @@ def write_config(tmp: Path, dovecot: DovecotServer, account: Account, fake: Fake
                         ("cs", "consumer-secret"), ("at", "bot-access-token"), ("ats", "bot-secret")):
         (secrets / name).write_text(value)
     config = tmp / "bridge.toml"
+    metrics_port = free_port()
     config.write_text(f"""
 [list]
 address = "sla-dsol@lists.example.org"
@@ -158,6 +164,9 @@ list_address = "sla-dsol@lists.example.org"
 admin_contact = "admin@bridge.example.net"
 batch_window = "1s"
 retry_base = "2s"
+[metrics]
+enabled = true
+listen = "127.0.0.1:{metrics_port}"
 """)
     return config
 

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
@@ -60,6 +61,10 @@ def test_question_to_post_to_reply_to_list_and_back(world: World) -> None:
         assert status["spend_this_month_usd"] == pytest.approx(0.20)
         assert all(not s["last_error"] for s in status["stages"].values())
         assert status["last_successful_cycle_at"] is not None
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        scraped = opener.open(world.metrics_url, timeout=5).read().decode()
+        assert "listserv_bridge_posts_published_total 1.0" in scraped
+        assert "listserv_bridge_relays_sent_total 1.0" in scraped
         assert stop(proc) == 0
         wait_for("STOPPING=1", lambda: "STOPPING=1" in sock.lines, 5)
     finally:
