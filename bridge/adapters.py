@@ -9,7 +9,7 @@ from bridge.smtp import make_smtp_sender
 from bridge.xpublisher import XPublisher, build_x_client
 
 
-def build_mailbox(cfg: ImapConfig) -> ImapMailbox:
+def build_mailbox(cfg: ImapConfig, connect_attempts: int = 4) -> ImapMailbox:
     """An ImapMailbox whose secrets are read at each connect (tokens rotate)."""
     password = cfg.password.resolve if cfg.password and cfg.auth == "password" else None
     token = cfg.oauth2_token.resolve if cfg.oauth2_token and cfg.auth == "xoauth2" else None
@@ -27,6 +27,7 @@ def build_mailbox(cfg: ImapConfig) -> ImapMailbox:
         batch_size=cfg.batch_size,
         max_message_bytes=cfg.max_message_bytes,
         idle_seconds=cfg.idle_refresh.total_seconds(),
+        connect_attempts=connect_attempts,
     )
 
 

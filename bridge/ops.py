@@ -63,7 +63,7 @@ def run_checks(config: Config, db_path: str) -> list[CheckResult]:
         imap = config.imap
 
         def imap_probe() -> str:
-            mailbox = build_mailbox(imap)
+            mailbox = build_mailbox(imap, connect_attempts=1)  # report, don't retry
             try:
                 uidvalidity = mailbox.connect()
             finally:

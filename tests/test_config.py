@@ -115,12 +115,16 @@ def test_unreadable_or_invalid_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_the_example_filled_in_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = EXAMPLE.read_text().replace("CHANGE-ME", "filled-in")
-    (tmp_path / "imap-password").write_text("pw")
+    for name in ("imap-password", "x-consumer-key", "x-consumer-secret", "x-access-token",
+                 "x-access-token-secret", "smtp-password"):
+        (tmp_path / name).write_text("secret-" + name)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     config = parse_config(tomllib.loads(text), "example")
     assert config.imap is not None and config.imap.host == "imap.filled-in.example"
     assert config.matcher.unanswered_after.total_seconds() == 48 * 3600
     assert config.compose.hashtags == ("#sololibrarians",)
+    assert config.x is not None and config.smtp is not None and config.relay is not None
+    assert config.relay.from_address == "bridge@filled-in.example"
 
 
 def test_matcher_and_links_problems_are_reported_with_key_paths() -> None:

@@ -1,0 +1,73 @@
+"""Logs: JSON lines off a terminal, and no secret value ever reaches a log line (canaries)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import structlog
+
+from bridge.cli import main
+from bridge.log import REDACTED, REDACTOR, configure_logging
+
+CANARY = "canary-Zq8x-41f7-secret"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> object:
+    yield
+    REDACTOR.secrets = []
+    configure_logging("info")
+
+
+def test_known_secrets_are_masked_everywhere_in_an_event() -> None:
+    out = io.StringIO()
+    configure_logging("debug", stream=out, json=True)
+    REDACTOR.add([CANARY])
+    log = structlog.get_logger()
+    log.error("imap_login_failed", error=f"LOGIN user {CANARY} refused",
+              nested={"headers": [f"Authorization: OAuth {CANARY}"]}, exc=ValueError(CANARY))
+    try:
+        raise RuntimeError(f"token {CANARY} rejected")
+    except RuntimeError:
+        log.exception("x_call_failed")
+    text = out.getvalue()
+    assert CANARY not in text and text.count(REDACTED) >= 4
+    for line in text.splitlines():
+        json.loads(line)  # every line is one JSON object
+
+
+def test_the_cli_registers_every_configured_secret_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ("imap", "ck", "cs", "at", "ats", "smtp")
+    for name in names:
+        (tmp_path / name).write_text(f"{CANARY}-{name}")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[store]
+path = "{tmp_path / 'b.sqlite3'}"
+[imap]
+host = "127.0.0.1"
+port = 1
+username = "u"
+password = {{ file = "{tmp_path / 'imap'}" }}
+timeout = "1s"
+[x]
+api_base_url = "http://127.0.0.1:1"
+consumer_key = {{ file = "{tmp_path / 'ck'}" }}
+consumer_secret = {{ file = "{tmp_path / 'cs'}" }}
+access_token = {{ file = "{tmp_path / 'at'}" }}
+access_token_secret = {{ file = "{tmp_path / 'ats'}" }}
+[smtp]
+host = "127.0.0.1"
+port = 1
+username = "u"
+password = {{ file = "{tmp_path / 'smtp'}" }}
+""")
+    assert main(["check", "--config", str(cfg)]) == 1  # nothing listens on port 1
+    captured = capsys.readouterr()
+    assert all(f"{CANARY}-{name}" in REDACTOR.secrets for name in names)
+    assert CANARY not in captured.out + captured.err
