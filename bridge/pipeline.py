@@ -17,6 +17,7 @@ from bridge.imap import ImapMailbox
 from bridge.ingest import IngestPolicy, IngestReport, store_batch
 from bridge.mailstore import MailStore
 from bridge.metrics import MetricsSink, NullMetrics
+from bridge.model import ThreadView
 from bridge.planner import Drafter, plan_threads
 from bridge.publisher import Publisher, publish_due, reconcile_pending
 from bridge.relaying import MailSender, echo_settings, relay_approved
@@ -67,7 +68,11 @@ class Bridge:
         self.drafter = Drafter(config.compose, config.links)
         self.clock = clock
         self.metrics: MetricsSink = metrics or NullMetrics()
-        self._publish_after: datetime | None = None  # None: match at the next cycle
+        # The matcher's incremental state: threads touched by new mail, and waiting threads with
+        # their due time. Only those are planned again; the first cycle plans every active thread.
+        self._touched: set[int] = set()
+        self._waiting: dict[int, datetime] | None = None  # None: not planned yet (full pass due)
+        self._publish_after: datetime | None = None  # retry or periodic check of queued rows
         self._me_id: str | None = None
 
     def policy(self, now: datetime) -> IngestPolicy:
@@ -107,8 +112,8 @@ class Bridge:
         for batch in mailbox.fetch_new(cursor):
             total.add(store_batch(self.mailstore, batch.mails, policy, batch.cursor, batch.oversized))
         report.ingested = total.stored
+        self._touched |= total.threads
         if total.stored:
-            self._publish_after = None  # new mail: match again now
             log.info("mail_ingested", **total.as_dict())
 
     def _publish(self, now: datetime, report: CycleReport) -> None:
@@ -117,16 +122,31 @@ class Bridge:
             return
         settings = self.config.publish
         reconcile_pending(self.store, publisher, settings, now)
-        if self._publish_after is not None and now < self._publish_after:
-            return  # nothing new and nothing falls due yet: matching would change nothing
-        threads = self.mailstore.threads(active_since=now - self.config.matcher.max_age)
+        threads = self._threads_to_plan(now)
+        if threads is None:
+            return  # nothing new, nothing falls due, no retry: matching would change nothing
         plans = plan_threads(threads, now, self.config.matcher, self.drafter,
-                             postrows.posted_roots(self.store))
+                             postrows.posted_roots(self.store)) if threads else []
         result = publish_due(self.store, plans, publisher, settings, now)
         report.published = len(result.published) + len(result.dry_run)
-        waits = [p.decision.due_at for p in plans if p.waiting and p.decision.due_at]
-        waits += [result.next_attempt_at] if result.next_attempt_at else []
-        self._publish_after = min([*waits, now + MAX_SLEEP])
+        waiting = self._waiting if self._waiting is not None else {}
+        for plan in plans:
+            waiting.pop(plan.thread.thread_id, None)
+            if plan.waiting and plan.decision.due_at is not None:
+                waiting[plan.thread.thread_id] = plan.decision.due_at
+        self._waiting, self._touched = waiting, set()
+        self._publish_after = min(filter(None, (result.next_attempt_at, now + MAX_SLEEP)))
+
+    def _threads_to_plan(self, now: datetime) -> list[ThreadView] | None:
+        """Which threads to decide now: all active ones once, then only what changed or fell due."""
+        if self._waiting is None:
+            return list(self.mailstore.threads(active_since=now - self.config.matcher.max_age))
+        due = {tid for tid, at in self._waiting.items() if at <= now}
+        retry = self._publish_after is not None and now >= self._publish_after
+        if not (self._touched or due or retry):
+            return None
+        views = (self.mailstore.thread(tid) for tid in sorted(self._touched | due))
+        return [v for v in views if v is not None]
 
     def _replies(self, now: datetime, report: CycleReport) -> None:
         source, publisher = self.services.reply_source, self.services.publisher
@@ -153,8 +173,8 @@ class Bridge:
     # -- bookkeeping -------------------------------------------------------------------------
     def _next_wake(self, now: datetime) -> datetime:
         times = [now + MAX_SLEEP]
-        if self._publish_after is not None and self.services.publisher is not None:
-            times.append(self._publish_after)
+        if self.services.publisher is not None:
+            times += [t for t in (self._publish_after, *(self._waiting or {}).values()) if t]
         if self.services.reply_source is not None and posts_in_window(
                 self.store.conn, self.config.replies.reply_window, now):
             due, _ = next_poll_at(self.store.conn, self.config.replies, now)
@@ -196,8 +216,8 @@ class Bridge:
             self._set_state("last_cycle_at", str(epoch))
             if report.ok:
                 self._set_state("last_ok_cycle_at", str(epoch))
-            if self._publish_after is not None:
-                self._set_state("next_due_at", str(to_epoch(self._publish_after)))
+            if self._waiting:
+                self._set_state("next_due_at", str(to_epoch(min(self._waiting.values()))))
 
     def _set_state(self, key: str, value: str) -> None:
         with self.store.transaction() as conn:

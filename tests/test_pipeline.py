@@ -1,0 +1,114 @@
+"""The orchestrator with stand-in adapters: stage boundaries, incremental matching, wake times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+import bridge.pipeline as pipeline
+from bridge.config import Config
+from bridge.errors import TransientError
+from bridge.imap import FetchBatch
+from bridge.matcher import MatcherSettings
+from bridge.model import Cursor, RawMail
+from bridge.pipeline import Bridge, Services
+from bridge.store import Store
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def question(n: int, when: datetime) -> bytes:
+    return (f"Message-ID: <p{n}@example.org>\nFrom: Ann <ann@example.org>\n"
+            f"Date: {format_datetime(when)}\nSubject: How do I renew serial {n}?\n"
+            f"Archived-At: <https://lists.example.org/a/p{n}>\n\nHow do I renew it?\n").encode()
+
+
+@dataclass
+class ListMailbox:
+    """An IMAP stand-in: what was delivered, fetched after the cursor."""
+
+    folder: str = "INBOX"
+    delivered: list[bytes] = field(default_factory=list)
+    fail: bool = False
+
+    def fetch_new(self, cursor: Cursor | None) -> Iterator[FetchBatch]:
+        if self.fail:
+            raise TransientError("imap down")
+        start = cursor.last_uid if cursor else 0
+        mails = tuple(RawMail(d, f"test uid {i + 1}", uid=i + 1)
+                      for i, d in enumerate(self.delivered) if i + 1 > start)
+        if mails:
+            yield FetchBatch(mails, (), Cursor(self.folder, 1, len(self.delivered)))
+
+
+@dataclass
+class RecordingPublisher:
+    posts: list[str] = field(default_factory=list)
+
+    def publish(self, text: str) -> str:
+        self.posts.append(text)
+        return str(1000 + len(self.posts))
+
+    def find_post(self, link: str, since: datetime) -> str | None:
+        return None
+
+    def check_auth(self) -> str:
+        return "bot"
+
+
+def make_bridge(tmp_path: Path) -> tuple[Bridge, ListMailbox, RecordingPublisher]:
+    mailbox, publisher = ListMailbox(), RecordingPublisher()
+    config = Config(matcher=MatcherSettings(unanswered_after=timedelta(minutes=10)))
+    store = Store.open(tmp_path / "b.sqlite3")
+    return Bridge(config, store, Services(mailbox=mailbox, publisher=publisher)), mailbox, publisher
+
+
+def test_a_question_is_posted_once_when_due_and_the_wake_time_says_when(tmp_path: Path) -> None:
+    bridge, mailbox, publisher = make_bridge(tmp_path)
+    mailbox.delivered.append(question(1, T0))
+    report = bridge.cycle(T0 + timedelta(minutes=1))
+    assert report.ingested == 1 and publisher.posts == []
+    assert report.next_wake == T0 + timedelta(minutes=10)  # the question's due time
+    assert bridge.cycle(T0 + timedelta(minutes=10, seconds=1)).published == 1
+    assert bridge.cycle(T0 + timedelta(hours=3)).published == 0
+    assert len(publisher.posts) == 1 and "#sololibrarians" in publisher.posts[0]
+
+
+def test_an_idle_cycle_plans_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bridge, mailbox, _ = make_bridge(tmp_path)
+    mailbox.delivered.append(question(1, T0))
+    bridge.cycle(T0)
+    planned: list[int] = []
+    real = pipeline.plan_threads
+
+    def counting(threads: list[object], *args: object, **kwargs: object) -> object:
+        planned.append(len(threads))
+        return real(threads, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "plan_threads", counting)
+    for second in range(1, 500, 7):
+        bridge.cycle(T0 + timedelta(seconds=second))
+    assert planned == []  # nothing new and nothing due: the matcher is not even asked
+    mailbox.delivered.append(question(2, T0 + timedelta(minutes=8)))
+    bridge.cycle(T0 + timedelta(minutes=9))
+    assert planned == [1]  # only the thread the new message touched
+
+
+def test_a_failing_stage_is_recorded_and_the_others_still_run(tmp_path: Path) -> None:
+    bridge, mailbox, publisher = make_bridge(tmp_path)
+    mailbox.delivered.append(question(1, T0))
+    bridge.cycle(T0)
+    mailbox.fail = True
+    report = bridge.cycle(T0 + timedelta(hours=3))
+    assert "ingest" in report.errors and report.published == 1  # publishing went on
+    row = bridge.store.conn.execute(
+        "SELECT last_error, errors FROM stage_status WHERE stage = 'ingest'").fetchone()
+    assert "imap down" in row[0] and row[1] == 1
+    mailbox.fail = False
+    assert bridge.cycle(T0 + timedelta(hours=4)).ok
+    assert len(publisher.posts) == 1
