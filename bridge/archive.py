@@ -25,17 +25,23 @@ _MMDF_MARK = b"\x01\x01\x01\x01"
 Progress = Callable[[int], None]  # called with bytes consumed since the last call
 
 
+_MONTHS = {m: i for i, m in enumerate(
+    (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"), 1)}
+
+
 def _from_line_date(line: bytes) -> datetime | None:
+    """The asctime date of a From_ line ("Mon Nov  2 09:15:00 2026"), read without strptime:
+    it is parsed for every message of an archive."""
     match = _FROM_LINE.match(line)
     if not match:
         return None
+    parts = match.group("date").split()
+    clock = parts[3].split(b":")
     try:
-        text = re.sub(rb"\s+", b" ", match.group("date")).decode("ascii")
-        parts = text.split(" ")
-        text = " ".join([*parts[:4], parts[-1]])  # drop a time-zone name if present
-        fmt = "%a %b %d %H:%M:%S %Y" if parts[3].count(":") == 2 else "%a %b %d %H:%M %Y"
-        return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-    except ValueError:
+        return datetime(int(parts[-1]), _MONTHS[parts[1][:3].lower()], int(parts[2]),
+                        int(clock[0]), int(clock[1]), int(clock[2]) if len(clock) > 2 else 0,
+                        tzinfo=UTC)
+    except (KeyError, ValueError):
         return None
 
 

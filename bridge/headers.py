@@ -13,6 +13,10 @@ _WS = re.compile(r"\s+")
 _BRACKETED = re.compile(r"<([^<>\s]+)>")
 _BARE_ID = re.compile(r"""[^\s<>"(),;]+@[^\s<>"(),;]+""")
 _ADDR_SPEC = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
+# 'Name <a@b.c>', '"Name" <a@b.c>' or a bare 'a@b.c' -- anything else goes to parseaddr
+_SIMPLE_ADDRESS = re.compile(
+    r'\s*(?:"?([^"<>()\\,;:@]*?)"?\s*<([^<>()\s,;:"@]+@[^<>()\s,;:"@]+)>|([^<>()\s,;:"@]+@[^<>()\s,;:"@]+))\s*'
+)
 _VIA = re.compile(r"^(?P<name>.*?)\s+via\s+\S.*$", re.IGNORECASE)
 _EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
 
@@ -71,11 +75,25 @@ def parse_address(value: str) -> tuple[str, str]:
     Identities are decided on the addr-spec alone (CVE-2023-27043: parseaddr can be fooled by
     crafted values, so anything that is not a clean addr-spec is not trusted as an address).
     """
-    name, addr = parseaddr(value)
-    addr = addr.strip().lower()
+    simple = _SIMPLE_ADDRESS.fullmatch(value)
+    if simple:  # the usual forms: no comments, groups or quoting tricks to parse
+        name, addr = (simple.group(1) or "").strip(), (simple.group(2) or simple.group(3)).lower()
+    else:
+        name, addr = parseaddr(value)
+        if not _plainly_written(addr, value):
+            addr = ""  # parseaddr guessed (CVE-2023-27043 shapes): no identity from a guess
+        addr = addr.strip().lower()
     if not _ADDR_SPEC.match(addr):
         addr = ""
     return decode_value(name).strip(" \"'"), addr
+
+
+def _plainly_written(addr: str, value: str) -> bool:
+    """Does `value` spell `addr` out as "<addr>", or as "addr (comment)"?"""
+    text = value.strip().lower()
+    addr = addr.strip().lower()
+    return bool(addr) and (f"<{addr}>" in text or text == addr
+                           or re.fullmatch(re.escape(addr) + r"\s*\(.*\)", text) is not None)
 
 
 def via_name(display_name: str) -> str | None:

@@ -7,10 +7,12 @@ so a crash at any point re-reads at most one batch, and the Message-ID dedupes i
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
+from multiprocessing.pool import AsyncResult
 
 import structlog
 
@@ -20,7 +22,8 @@ from bridge.mailstore import MailStore
 from bridge.model import Cursor, Flag, Mail, Problem, RawMail
 
 log = structlog.get_logger()
-PARALLEL_CHUNK = 64  # messages per job sent to a parser process: amortises the hand-over cost
+PARALLEL_CHUNK = 128  # messages per job sent to a parser process: amortises the hand-over cost
+IN_FLIGHT_PER_WORKER = 4  # jobs queued per parser process: enough to keep it busy, no more
 
 
 @dataclass(slots=True)
@@ -183,11 +186,20 @@ def ingest_archive(
         for chunk in batched(raws, batch_size):
             total.add(store_batch(mailstore, chunk, policy))
         return total
-    jobs = ((chunk, policy) for chunk in batched(raws, PARALLEL_CHUNK))
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        in_flight: deque[AsyncResult[list[Parsed]]] = deque()
         pending: list[Parsed] = []
-        for parsed in pool.imap(parse_batch, jobs):
-            pending.extend(parsed)
+        chunks = batched(raws, PARALLEL_CHUNK)
+        while True:
+            # a bounded window of jobs: reading never runs far ahead of storing (flat memory)
+            while len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
+                chunk = next(chunks, [])
+                if not chunk:  # batched() never yields an empty chunk: this is the end
+                    break
+                in_flight.append(pool.apply_async(parse_batch, ((chunk, policy),)))
+            if not in_flight:
+                break
+            pending.extend(in_flight.popleft().get())
             if len(pending) >= batch_size:
                 total.add(store_parsed(mailstore, pending, policy))
                 pending = []

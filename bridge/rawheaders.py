@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 _FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII except ':'
+_FIELD_START = re.compile(r"\n(?![ \t])")  # a line break not followed by folding white space
 
 
 def _text(block: bytes) -> str:
@@ -62,17 +63,14 @@ def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
 
 
 def parse_header_block(block: bytes) -> HeaderMap:
-    """Unfold and split the header lines; lines that are not fields are skipped (as defects)."""
+    """Split the block into fields (a line not starting with white space starts one), unfold
+    continuation lines; text that is not a field is skipped (a defect, not a failure)."""
     fields: list[tuple[str, str]] = []
-    for line in _text(block).split("\n"):  # not splitlines(): U+0085 etc. are not line ends here
-        line = line.rstrip("\r")
-        if line[:1] in (" ", "\t"):
-            if fields:
-                name, value = fields[-1]
-                fields[-1] = (name, value + " " + line.strip())
-            continue
-        name, colon, value = line.partition(":")
+    text = _text(block).replace("\r\n", "\n")
+    for chunk in _FIELD_START.split(text):  # not splitlines(): U+0085 etc. are not line ends
+        name, colon, value = chunk.partition(":")
         name = name.rstrip(" \t")
         if colon and _FIELD_NAME.fullmatch(name):
-            fields.append((name, value.strip()))
+            # unfolding is removing the line breaks (RFC 5322 2.2.3); the white space stays
+            fields.append((name, value.replace("\n", "").strip()))
     return HeaderMap(fields)

@@ -127,3 +127,45 @@ def test_parallel_ingest_gives_the_same_store_as_one_process(tmp_path: Path) -> 
         store.close()
     assert results[0] == results[1]
     assert results[0][0]["problems"] == 1 and results[0][2] == 1
+
+
+def test_the_fast_path_threads_like_a_full_stdlib_parse(tmp_path: Path) -> None:
+    """Headers-only parsing (the backfill fast path), full parsing and parallel parsing give the
+    same threads, and those equal an independent threading of stdlib-parsed headers."""
+    import email
+    from email import policy as email_policy
+
+    from bridge.archive import read_mbox
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "sololibrarians.mbox"
+    results = []
+    for name, policy, workers in (("full", IngestPolicy(body_since=None), 1),
+                                  ("headers", IngestPolicy(body_since=datetime(2100, 1, 1, tzinfo=UTC)), 1),
+                                  ("parallel", IngestPolicy(body_since=None), 2)):
+        store = Store.open(tmp_path / f"{name}.sqlite3")
+        ms = MailStore(store)
+        ingest_archive(ms, read_mbox(example), policy, workers=workers)
+        results.append(sorted(sorted(m.message_id for m in t.messages) for t in ms.threads()))
+        store.close()
+    assert results[0] == results[1] == results[2]
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    own: list[str] = []
+    for raw in read_mbox(example):
+        msg = email.message_from_bytes(raw.data, policy=email_policy.compat32)
+        mid = str(msg["Message-ID"]).strip().strip("<>")
+        own.append(mid)
+        refs = str(msg.get("References", "")) + " " + str(msg.get("In-Reply-To", ""))
+        for ref in refs.replace("<", " ").replace(">", " ").split():
+            if "@" in ref:
+                parent[find(ref)] = find(mid)
+    groups: dict[str, list[str]] = {}
+    for mid in own:
+        groups.setdefault(find(mid), []).append(mid)
+    reference = sorted(sorted(g) for g in groups.values())
+    assert results[0] == reference
