@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from bridge.log import REDACTOR, configure_logging
 from bridge.mailstore import MailStore
 from bridge.matcher import check_settings
 from bridge.model import RawMail
+from bridge.planner import Plan
 from bridge.store import Store
 
 log = structlog.get_logger()
@@ -192,12 +193,7 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     now = datetime.now(UTC)
     with open_store(config, args.db) as mailstore:
         plans = review.preview_plans(mailstore, config, now)
-    if args.json:
-        for plan in plans:
-            print(review.plan_json(plan, config))
-    else:
-        review.print_preview(plans, now, sys.stdout)
-    return 0
+    return _show_plans(plans, config, args.json, lambda: review.print_preview(plans, now, sys.stdout))
 
 
 def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
@@ -213,12 +209,18 @@ def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
         if problems:
             raise ConfigError([f"--unanswered-after: {p}" for p in problems])
         config = replace(config, matcher=matcher)
-    plans = review.backtest_plans(args.mbox, config)
-    if args.json:
-        for plan in plans:
-            print(review.plan_json(plan, config))
-    else:
-        review.print_backtest(plans, config, sys.stdout)
+    plans = review.backtest_plans(args.mbox, config)  # streamed: one thread at a time
+    return _show_plans(plans, config, args.json,
+                       lambda: review.print_backtest(plans, config, sys.stdout))
+
+
+def _show_plans(plans: Iterable[Plan], config: Config, as_json: bool,
+                human: Callable[[], None]) -> int:
+    if not as_json:
+        human()
+        return 0
+    for plan in plans:
+        print(review.plan_json(plan, config))
     return 0
 
 
