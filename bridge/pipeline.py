@@ -12,6 +12,7 @@ import structlog
 
 from bridge import postrows
 from bridge.config import Config
+from bridge.echo import EchoSettings
 from bridge.errors import TransientError
 from bridge.imap import ImapMailbox
 from bridge.ingest import IngestPolicy, IngestReport, store_batch
@@ -74,12 +75,14 @@ class Bridge:
         self._waiting: dict[int, datetime] | None = None  # None: not planned yet (full pass due)
         self._publish_after: datetime | None = None  # retry or periodic check of queued rows
         self._me_id: str | None = None
+        self._echo: EchoSettings | None = None
 
     def policy(self, now: datetime) -> IngestPolicy:
         addresses = frozenset({self.config.list.address}) if self.config.list.address else frozenset()
-        echo = echo_settings(self.store, self.config.relay) if self.config.relay else None
+        if self._echo is None and self.config.relay is not None:
+            self._echo = echo_settings(self.store, self.config.relay)  # reads the key once
         return IngestPolicy(body_since=now - self.config.ingest.body_window,
-                            list_id=self.config.list.list_id, list_addresses=addresses, echo=echo)
+                            list_id=self.config.list.list_id, list_addresses=addresses, echo=self._echo)
 
     def cycle(self, now: datetime) -> CycleReport:
         """One pass of every stage; a failing stage is logged and recorded, the others still run."""
