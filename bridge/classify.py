@@ -133,8 +133,8 @@ def _is_dsn(content_type: str) -> bool:
 def _automated_by_headers(headers: HeaderLookup, list_stamped: bool) -> bool:
     if any(_first_token(v) not in ("", "no") for v in _values(headers, "Auto-Submitted")):
         return True
-    # List servers stamp every post: ezmlm, LISTSERV and Mailman 2 "bulk" or "list", and older
-    # Mailman 2 sites (fedora-devel, 2010) "junk". On list mail only auto_reply is the sender's.
+    # List servers stamp every post: ezmlm, LISTSERV and Mailman 2 "bulk" or "list", and
+    # some Mailman 2 sites "junk" on every post. On list mail only auto_reply is the sender's.
     counted = {"auto_reply"} if list_stamped else {"junk", "auto_reply", "bulk"}
     if any(_first_token(v) in counted for v in _values(headers, "Precedence")):
         return True

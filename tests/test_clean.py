@@ -21,8 +21,8 @@ from bridge.clean import (
     ("subject", "expected"),
     [
         ("[List] Re: [List] RE: AW: Fwd: Catalog question", ("catalog question", True)),
-        ("Re: [USRP-users] B210 overflow", ("b210 overflow", True)),
-        ("[USRP-users] Re: B210 overflow", ("b210 overflow", True)),
+        ("Re: [SOLO-lib] Koha overflow", ("koha overflow", True)),
+        ("[SOLO-lib] Re: Koha overflow", ("koha overflow", True)),
         ("[SOLO] Fwd: Weeding policy", ("weeding policy", False)),
         ("FW: WG: TR: RV: Enc: Weeding policy", ("weeding policy", False)),
         ("SV: VS: Antw: Antwort: Réf: Rif: R: Weeding", ("weeding", True)),
