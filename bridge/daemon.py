@@ -14,7 +14,7 @@ from types import FrameType
 import structlog
 
 from bridge.config import Config, load_config
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import AuthError, BridgeError, ConfigError
 from bridge.lock import StateLock
 from bridge.metrics import start_metrics
 from bridge.notify import Notifier
@@ -102,7 +102,9 @@ class Daemon:
             self._ensure_connected(services)
             if self.stopping:
                 break
-            report = bridge.cycle(self.now())
+            # while IMAP is down the other stages still run; ingest waits for the reconnect
+            report = bridge.cycle(self.now(), skip=frozenset({"ingest"}) if self._failures else
+                                  frozenset())
             self._after_cycle(report)
             if report.next_wake is not None:
                 self._wait(services, report.next_wake)
@@ -132,13 +134,20 @@ class Daemon:
                     self._connected_once = True
                     self.notifier.ready("connected")
                     log.info("daemon_ready")
+        except AuthError:
+            if not self._connected_once:
+                raise  # refused at start: exit non-zero so systemd shows the failure
+            self._back_off("IMAP login refused")
         except BridgeError as exc:
-            pause = CONNECT_BACKOFF[min(self._failures, len(CONNECT_BACKOFF) - 1)]
-            self._failures += 1
-            log.error("imap_connect_failed", error=str(exc), retry_in=pause)
-            self.notifier.status(f"IMAP connect failed, retrying in {pause:.0f}s")
-            with self.interruptible():
-                self._sleep(pause)
+            self._back_off(str(exc))
+
+    def _back_off(self, error: str) -> None:
+        pause = CONNECT_BACKOFF[min(self._failures, len(CONNECT_BACKOFF) - 1)]
+        self._failures += 1
+        log.error("imap_connect_failed", error=error, retry_in=pause)
+        self.notifier.status(f"IMAP connect failed, retrying in {pause:.0f}s")
+        with self.interruptible():
+            self._sleep(pause)
 
     def _ping(self) -> None:
         if self.notifier.watchdog_interval() is not None:

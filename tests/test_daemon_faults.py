@@ -81,3 +81,20 @@ def test_sighup_reloads_a_good_config_refuses_a_bad_one_and_one_instance_only(
             if proc.poll() is None:
                 proc.kill()
             notify.close()
+
+
+def test_imap_login_refused_at_start_exits_non_zero_with_the_reason(
+    tmp_path: Path, dovecot_server: DovecotServer,
+) -> None:
+    account = dovecot_server.add_user()
+    with make_world(tmp_path, dovecot_server, account) as world:
+        (tmp_path / "secrets" / "imap").write_text("not-the-password")
+        proc, notify = world.start()
+        try:
+            assert proc.wait(timeout=30) == 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            notify.close()
+        assert "login refused" in world.log() and "not-the-password" not in world.log()
+        assert "READY=1" not in notify.lines
