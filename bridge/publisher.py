@@ -26,6 +26,7 @@ RECONCILE_SLACK = timedelta(minutes=10)  # clock skew between us and X
 DUPLICATE_LOOKBACK = timedelta(days=7)  # X refused "duplicate content": search this far back
 RATE_LIMIT_FALLBACK = timedelta(minutes=15)  # a 429 without a reset header: X's window length
 RATE_LIMIT_PAST_RESET = timedelta(seconds=30)  # a 429 whose reset time has already passed
+SURPRISE_SLACK = timedelta(minutes=30)  # stored this long after its due time: it came as a surprise
 RETRY_DELAY = timedelta(minutes=5)  # after a failure that surely did not post (connect refused)
 
 log = structlog.get_logger(__name__)
@@ -201,17 +202,35 @@ def _new_candidates(
     store: Store, plans: Sequence[Plan], settings: PublishSettings, now: datetime,
     report: PublishReport,
 ) -> list[Candidate]:
+    """Due plans not yet in `posts`. The mass-new guard holds them when more than the threshold
+    are surprises: questions the bridge learned of only after they were already due (a mailbox
+    resync, a new folder, a backfill). A backlog it saw coming (quiet hours, caps) is no surprise."""
     known = rows.posted_roots(store)
+    due = [p for p in plans if p.due and p.draft is not None and p.draft.root_id not in known]
     new = [Candidate(p.draft.root_id, p.thread.thread_id, p.draft.text, p.draft.link, False)
-           for p in plans if p.due and p.draft is not None and p.draft.root_id not in known]
+           for p in due if p.draft is not None]
     threshold = settings.mass_new_threshold
-    if threshold and len(new) > threshold:
-        reason = (f"mass-new guard: {len(new)} threads due at once (threshold {threshold}); "
-                  "release to post")
-        report.held.extend(rows.hold(store, new, reason, now))
+    surprises = _surprises(store, due)
+    if threshold and len(surprises) > threshold:
+        held = [c for c in new if c.root_id in surprises]
+        reason = (f"mass-new guard: {len(held)} threads were already due when they arrived "
+                  f"(threshold {threshold}); release to post")
+        report.held.extend(rows.hold(store, held, reason, now))
         log.warning("posts_held", count=len(report.held), threshold=threshold)
-        return []
+        return [c for c in new if c.root_id not in surprises]
     return new
+
+
+def _surprises(store: Store, plans: Sequence[Plan]) -> set[str]:
+    """Roots first stored after (or unknown until) their due time, with a cycle's slack."""
+    found: set[str] = set()
+    for plan in plans:
+        row = store.conn.execute("SELECT ingested_at FROM messages WHERE message_id = ?",
+                                 (plan.thread.root.message_id,)).fetchone()
+        due_at = plan.decision.due_at
+        if row is None or due_at is None or from_epoch(int(row[0])) > due_at + SURPRISE_SLACK:
+            found.add(plan.thread.root.message_id)
+    return found
 
 
 def _slot(store: Store, candidate: Candidate, now: datetime, settings: PublishSettings) -> Slot:

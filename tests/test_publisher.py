@@ -309,7 +309,7 @@ def test_mass_new_guard_holds_everything_and_release_sends_within_caps(world: Wo
     assert sorted(report.held) == [p.draft.root_id for p in plans]  # type: ignore[union-attr]
     assert world.fake.requests == [] and posted_roots(store) == set(report.held)
     reason = store.conn.execute("SELECT reason FROM posts WHERE status = 'held' LIMIT 1").fetchone()
-    assert reason[0].startswith("mass-new guard: 4 threads due at once (threshold 3)")
+    assert reason[0].startswith("mass-new guard: 4 threads were already due when they arrived")
     assert publish_due(store, [], world.publisher(), settings, T0).published == []
     assert release_held(store, ["q3@lists.example.org", "nope@x"], T0) == ["q3@lists.example.org"]
     later = T0 + timedelta(minutes=1)
@@ -476,3 +476,23 @@ def test_a_429_whose_reset_is_already_past_retries_soon_not_in_15_minutes() -> N
     assert _rate_limit_until(RateLimited("429", reset_at=now - timedelta(seconds=5)), now) == (
         now + RATE_LIMIT_PAST_RESET)
     assert _rate_limit_until(RateLimited("429", reset_at=None), now) == now + RATE_LIMIT_FALLBACK
+
+
+def test_a_backlog_the_bridge_saw_coming_is_not_held_by_the_mass_new_guard(world: World) -> None:
+    """Six questions stored long before they fell due (say, during quiet hours) are no surprise;
+    only questions first stored after their due time count towards the guard."""
+    from bridge.mailstore import MailStore
+
+    store = world.store()
+    settings = replace(OPEN, mass_new_threshold=3)
+    plans = [plan(n) for n in range(1, 7)]
+    ms = MailStore(store)
+    with store.transaction():
+        for p in plans:
+            ms.add_mail(p.thread.root, "test")
+        ms.flush()
+        due = plans[0].decision.due_at
+        assert due is not None
+        store.conn.execute("UPDATE messages SET ingested_at = ?", (int(due.timestamp()) - 3600,))
+    report = publish_due(store, plans, world.publisher(), settings, T0)
+    assert report.held == [] and len(report.published) == 6
