@@ -39,6 +39,7 @@ _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 _REPLY_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:re|aw|sv|antw|vs|odp|r)\s*(?:\[\d+\])?\s*[:：]",
                            re.IGNORECASE)
 # Bidi embeddings/overrides/isolates and the BOM can make a name read as something else.
+_LEADING_MENTIONS = re.compile(r"^\s*(?:@[A-Za-z0-9_]{1,15}\s+)+")
 _INVISIBLE = re.compile(r"[\u202a-\u202e\u2066-\u2069\ufeff\u200e\u200f\u061c]")
 _NAME_SPECIALS = re.compile(r"[\"\\<>@()\[\]]")
 
@@ -142,6 +143,13 @@ def clean_text(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT].rstrip() + "\n[… cut: too long]"
 
 
+def strip_reply_mentions(text: str) -> str:
+    """Drop the "@bridge @asker" run X puts in front of a reply: noise on a mailing list.
+    A reply that is nothing but mentions keeps them (it is held earlier as too short anyway)."""
+    stripped = _LEADING_MENTIONS.sub("", text, count=1)
+    return stripped if stripped.strip() else text
+
+
 def clean_name(name: str) -> str:
     """An X display name fit for a From display name: specials that could mimic an address go."""
     return clean_line(_NAME_SPECIALS.sub(" ", name), MAX_NAME)
@@ -227,7 +235,8 @@ def thread_ids(question: Mail) -> tuple[str | None, list[str]]:
 def render_body(question: Mail, replies: list[ReplyItem], settings: RelaySettings) -> str:
     env = make_template_env(ComposeSettings(template_dir=settings.template_dir))
     items = [
-        {"author": author_label(r), "text": clean_text(r.text), "url": r.url.strip(),
+        {"author": author_label(r), "text": clean_text(strip_reply_mentions(r.text)),
+         "url": r.url.strip(),
          "date": r.created_at.strftime("%Y-%m-%d %H:%M UTC")}
         for r in replies
     ]

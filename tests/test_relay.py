@@ -205,3 +205,11 @@ def test_hostile_names_texts_and_subjects_never_inject_headers_or_crash(
     assert msg["From"].addresses[0].display_name.endswith(" via Solo Librarians Bridge")
     assert [a.addr_spec for a in msg["To"].addresses] == ["solo@lists.example.org"]
     assert "fine text" in msg.get_body().get_content()  # type: ignore[union-attr]
+
+
+def test_the_leading_mentions_x_adds_to_a_reply_are_not_relayed() -> None:
+    from bridge.relay import strip_reply_mentions
+
+    assert strip_reply_mentions("@solobridge @ann Use the irregular pattern.") == "Use the irregular pattern."
+    assert strip_reply_mentions("Thanks @ann, use the pattern.") == "Thanks @ann, use the pattern."
+    assert strip_reply_mentions("@solobridge") == "@solobridge"
