@@ -16,12 +16,8 @@ from bridge.config import Config
 from bridge.ingest import IngestPolicy, ingest_archive
 from bridge.mailstore import MailStore
 from bridge.planner import Drafter, Plan, due_at_of, plan_threads, replay_thread
+from bridge.postrows import posted_roots
 from bridge.store import Store, from_epoch
-
-
-def posted_roots(store: Store) -> set[str]:
-    """Roots the bridge has already published (or is publishing, or holds for the admin)."""
-    return {str(r[0]) for r in store.conn.execute("SELECT root_id FROM posts")}
 
 
 def preview_plans(mailstore: MailStore, config: Config, now: datetime) -> list[Plan]:
