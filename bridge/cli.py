@@ -175,18 +175,27 @@ def _print_summary(report: IngestReport, mailstore: MailStore) -> None:
 
 def cmd_threads(args: argparse.Namespace, config: Config) -> int:
     with open_store(config, args.db) as mailstore:
+        posts = dict(mailstore.store.conn.execute("SELECT root_id, status FROM posts").fetchall())
         for thread in mailstore.threads():
+            state = _thread_state(thread.state, posts.get(thread.root.message_id))
             if args.json:
                 print(json.dumps({
                     "root": thread.root.message_id,
                     "messages": [m.message_id for m in thread.messages],
                     "subject": thread.root.subject,
-                    "state": thread.state,
+                    "state": state,
                 }, ensure_ascii=False))
             else:
                 when = thread.root.date.strftime("%Y-%m-%d %H:%M")
-                print(f"{when}  {len(thread.messages):3d}  {thread.state:<14} {thread.root.subject}")
+                print(f"{when}  {len(thread.messages):3d}  {state:<14} {thread.root.subject}")
     return 0
+
+
+def _thread_state(mail_state: str, post_status: str | None) -> str:
+    """open / replied / answered_via_x from the mail; posted / post_<status> from the bridge."""
+    if mail_state == "answered_via_x" or post_status is None:
+        return mail_state
+    return "posted" if post_status == "confirmed" else f"post_{post_status}"
 
 
 def cmd_preview(args: argparse.Namespace, config: Config) -> int:

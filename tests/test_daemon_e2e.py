@@ -32,6 +32,12 @@ def test_question_to_post_to_reply_to_list_and_back(world: World) -> None:
         posts = wait_for("the post on X", world.posts, 60)
         assert isinstance(posts, list) and len(posts) == 1
         post = posts[0]
+
+        def state() -> object:
+            rows = [t for t in threads_json(world) if t["root"] == QUESTION_ID]
+            return rows[0]["state"] if rows else None
+
+        wait_for("the thread to show as posted", lambda: state() == "posted", 30)
         assert "#sololibrarians" in post.text  # type: ignore[attr-defined]
         world.fake.add_reply(post.id, world.helper,  # type: ignore[attr-defined]
                              "In Koha, use an irregular pattern and skip the months it never comes out")
@@ -47,11 +53,7 @@ def test_question_to_post_to_reply_to_list_and_back(world: World) -> None:
         # the list delivers our relay back: recognised as ours, the thread is answered via X
         world.dovecot.append(world.account, raw)
 
-        def answered() -> bool:
-            rows = [t for t in threads_json(world) if t["root"] == QUESTION_ID]
-            return bool(rows) and rows[0]["state"] == "answered_via_x"
-
-        wait_for("the echo to mark the thread answered", answered, 30)
+        wait_for("the echo to mark the thread answered", lambda: state() == "answered_via_x", 30)
         assert len(world.handler.delivered) == 1 and len(world.posts()) == 1
         status = json.loads(subprocess.run(
             [sys.executable, "-m", "bridge.cli", "status", "--json", "--config", str(world.config)],
