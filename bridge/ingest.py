@@ -71,13 +71,10 @@ def parse_raw(raw: RawMail, policy: IngestPolicy) -> list[Mail]:
     if not raw.data:
         raise MailParseError(raw.source.partition("(")[2].rstrip(")") or "empty message")
     options = ParseOptions(
-        want_body=False, fallback_date=raw.internal_date, list_addresses=policy.list_addresses,
-        echo=policy.echo,
+        body_since=policy.body_since, fallback_date=raw.internal_date,
+        list_addresses=policy.list_addresses, echo=policy.echo,
     )
-    mails = parse_mail(raw.data, options)
-    if policy.body_since is None or any(m.date >= policy.body_since for m in mails):
-        mails = parse_mail(raw.data, replace(options, want_body=True))
-    return mails
+    return parse_mail(raw.data, options)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from bridge.echo import EchoSettings, is_our_relay
 from bridge.model import Author, Flag, Mail
 from bridge.rawheaders import HeaderMap, parse_header_block, split_header_block
 
-_HEADER_PARSER = BytesParser(policy=compat32)
+_DIGEST_PARSER = BytesParser(policy=compat32)  # only digests are parsed whole
 HASH_ID_DOMAIN = "hash.listserv-bridge.invalid"
 
 
@@ -36,6 +36,7 @@ class ParseOptions:
     """What the caller knows that the message does not say."""
 
     want_body: bool = True
+    body_since: datetime | None = None  # with want_body: only mail dated at/after this (None: all)
     fallback_date: datetime | None = None  # IMAP INTERNALDATE, mbox From_ line, or now
     list_addresses: frozenset[str] = frozenset()  # the list's own address(es), lower-case
     echo: EchoSettings | None = None  # how our own relay emails look, to flag them Flag.OURS
@@ -56,7 +57,7 @@ def parse_mail(raw: bytes, options: ParseOptions = ParseOptions()) -> list[Mail]
 
 
 def _split_digest(raw: bytes, options: ParseOptions) -> list[Mail]:
-    full = _HEADER_PARSER.parsebytes(raw)
+    full = _DIGEST_PARSER.parsebytes(raw)
     mails = []
     for part in full.walk():
         if part.get_content_type() != "message/rfc822":
@@ -112,10 +113,14 @@ def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) 
         message_id_hash=h.decode_value(msg.get("X-Message-ID-Hash") or msg.get("Message-ID-Hash"))
         or None,
         flags=frozenset(flags),
-        body=extract_body(raw) if options.want_body else None,
+        body=extract_body(raw) if _wants_body(options, date) else None,
         size=len(raw),
         has_message_id=has_id,
     )
+
+
+def _wants_body(options: ParseOptions, date: datetime) -> bool:
+    return options.want_body and (options.body_since is None or date >= options.body_since)
 
 
 def _parent_and_refs(msg: HeaderMap, own_id: str) -> tuple[str | None, tuple[str, ...]]:
