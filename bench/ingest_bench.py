@@ -28,7 +28,7 @@ ROOT = HERE.parent
 BASELINE = """
 import email, json, resource, sys, time
 from email import policy
-from bridge.archive import read_mbox
+from bridge.adapters.archive import read_mbox
 start = time.perf_counter(); count = 0
 for raw in read_mbox(sys.argv[1]):
     msg = email.message_from_bytes(raw.data, policy=policy.compat32)
@@ -45,12 +45,12 @@ print(json.dumps({"messages": count, "seconds": seconds,
 INGEST = """
 import json, resource, sys, tempfile, time
 from datetime import UTC, datetime
-from bridge.archive import read_mbox
-from bridge.cli import ingest_policy
-from bridge.config import Config
-from bridge.ingest import ingest_archive
-from bridge.mailstore import MailStore
-from bridge.store import Store
+from bridge.adapters.archive import read_mbox
+from bridge.cli.main import ingest_policy
+from bridge.config.settings import Config
+from bridge.stages.ingest import ingest_archive
+from bridge.store.mail import MailStore
+from bridge.store.db import Store
 path, workers = sys.argv[1], int(sys.argv[2])
 with tempfile.TemporaryDirectory() as scratch:
     store = Store.open(scratch + "/bench.sqlite3")

@@ -27,12 +27,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from dovecot import DovecotServer  # noqa: E402
 
-from bridge.caps import PublishSettings  # noqa: E402
-from bridge.config import Config, ImapConfig  # noqa: E402
-from bridge.imap import ImapMailbox  # noqa: E402
-from bridge.log import configure_logging  # noqa: E402
-from bridge.pipeline import Bridge, Services  # noqa: E402
-from bridge.store import Store  # noqa: E402
+from bridge.adapters.imap import ImapMailbox  # noqa: E402
+from bridge.config.settings import Config, ImapConfig  # noqa: E402
+from bridge.decide.caps import PublishSettings  # noqa: E402
+from bridge.service.log import configure_logging  # noqa: E402
+from bridge.service.pipeline import Bridge, Services  # noqa: E402
+from bridge.store.db import Store  # noqa: E402
 
 
 class NoPublisher:

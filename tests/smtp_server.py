@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from bridge.smtp import SmtpSender
+from bridge.adapters.smtp import SmtpSender
 
 
 @dataclass

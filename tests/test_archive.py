@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge import archive
-from bridge.archive import read_maildir, read_mbox
+from bridge.adapters import archive
+from bridge.adapters.archive import read_maildir, read_mbox
 
 MBOX = (
     b"From alice@example.org Mon Nov  2 09:15:00 2026\n"

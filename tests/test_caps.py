@@ -1,4 +1,4 @@
-"""Cap arithmetic (bridge.caps): quiet hours, spacing, hourly/daily caps, budget, config reading."""
+"""Cap arithmetic (bridge.decide.caps): quiet hours, spacing, hourly/daily caps, budget, config reading."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.caps import (
+from bridge.config.reader import Section
+from bridge.decide.caps import (
     PublishSettings,
     in_quiet_hours,
     next_month_start,
@@ -21,7 +22,6 @@ from bridge.caps import (
     quiet_end,
     read_publish,
 )
-from bridge.configread import Section
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 FREE = PublishSettings(max_per_hour=100, max_per_day=100, min_spacing=timedelta(0))

@@ -1,4 +1,4 @@
-"""bridge.classify: flags from headers, subject and content type."""
+"""bridge.mail.classify: flags from headers, subject and content type."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from email.message import Message
 
 import pytest
 
-from bridge.classify import classify_headers, is_list_stamped, is_robot_address
+from bridge.mail.classify import classify_headers, is_list_stamped, is_robot_address
 from bridge.model import Flag
 
 LIST = {"List-Id": "<solo.lists.example.org>"}

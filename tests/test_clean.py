@@ -1,4 +1,4 @@
-"""bridge.clean (with bridge.quotes and bridge.signatures): subjects, HTML, the author's words."""
+"""bridge.mail.clean (with quotes and signatures): subjects, HTML, the author's words."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.clean import (
+from bridge.mail.clean import (
     clean_body,
     html_to_text,
     normalise_newlines,

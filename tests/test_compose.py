@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twitter_text import extract_urls
 
-from bridge.compose import (
+from bridge.compose.post import (
     ComposeSettings,
     clean_subject,
     compose_post,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import Config, load_config, parse_config
+from bridge.config.settings import Config, load_config, parse_config
 from bridge.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "config.example.toml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email import message_from_bytes
 
-from bridge.echo import EchoSettings, is_our_message_id, is_our_relay, make_token
+from bridge.mail.echo import EchoSettings, is_our_message_id, is_our_relay, make_token
 
 KEY = b"k" * 32
 SETTINGS = EchoSettings("bridge@bridge.example.net", "bridge.example.net", KEY)

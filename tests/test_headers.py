@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bridge import headers as h
+from bridge.mail import headers as h
 
 
 def test_message_id_loses_brackets_and_whitespace() -> None:

@@ -13,8 +13,8 @@ from dovecot import HOST, Account, DovecotServer, find_free_port
 from imapclient.exceptions import LoginError
 from structlog.testing import capture_logs
 
+from bridge.adapters.imap import FetchBatch, ImapMailbox, is_loopback, translate_error
 from bridge.errors import AuthError, PermanentError, TransientError
-from bridge.imap import FetchBatch, ImapMailbox, is_loopback, translate_error
 from bridge.model import Cursor, RawMail
 
 MakeMailbox = Callable[..., ImapMailbox]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
-from bridge.ingest import IngestPolicy, ingest_archive, store_batch
-from bridge.mailstore import MailStore
+from bridge.cli.main import main
 from bridge.model import Cursor, Problem, RawMail
-from bridge.store import Store
+from bridge.stages.ingest import IngestPolicy, ingest_archive, store_batch
+from bridge.store.db import Store
+from bridge.store.mail import MailStore
 
 
 def msg(mid: str, subject: str, when: str, extra: str = "", body: str = "text") -> bytes:
@@ -93,7 +93,7 @@ def test_other_lists_are_skipped_when_a_list_id_is_configured(tmp_path: Path) ->
 def test_an_unexpected_parser_crash_is_a_problem_not_a_stop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bridge.ingest as ingest_module
+    import bridge.stages.ingest as ingest_module
 
     real = ingest_module.parse_mail
 
@@ -135,7 +135,7 @@ def test_the_fast_path_threads_like_a_full_stdlib_parse(tmp_path: Path) -> None:
     import email
     from email import policy as email_policy
 
-    from bridge.archive import read_mbox
+    from bridge.adapters.archive import read_mbox
 
     example = Path(__file__).resolve().parent.parent / "examples" / "sololibrarians.mbox"
     results = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dovecot import Account, DovecotServer
 
-from bridge.cli import main
+from bridge.cli.main import main
 
 
 def message(n: int, parent: int | None = None) -> bytes:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.links import (
+from bridge.compose.links import (
     LinkSettings,
     Strategy,
     check_url_template,

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import BridgeError, StoreError
-from bridge.lock import AlreadyRunning, StateLock, lock_path_for, read_lock_pid
+from bridge.service.lock import AlreadyRunning, StateLock, lock_path_for, read_lock_pid
 
 # Holds the lock, says so, then waits at most 60 s for the test to kill it (never loops forever).
 HOLDER = """
 import sys, time
-from bridge.lock import StateLock
+from bridge.service.lock import StateLock
 lock = StateLock(sys.argv[1])
 lock.acquire()
 print("locked", flush=True)
@@ -108,7 +108,7 @@ def test_a_missing_directory_is_a_store_error_not_a_traceback(tmp_path: Path) ->
 # Tries the lock once and reports: "locked" or "refused PID".
 TRY_ONCE = """
 import sys
-from bridge.lock import AlreadyRunning, StateLock
+from bridge.service.lock import AlreadyRunning, StateLock
 try:
     with StateLock(sys.argv[1]):
         print("locked")

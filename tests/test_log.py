@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from bridge.cli import main
-from bridge.log import REDACTED, REDACTOR, configure_logging
+from bridge.cli.main import main
+from bridge.service.log import REDACTED, REDACTOR, configure_logging
 
 CANARY = "canary-Zq8x-41f7-secret"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.mail import HASH_ID_DOMAIN, MailParseError, ParseOptions, parse_mail
+from bridge.mail.parse import HASH_ID_DOMAIN, MailParseError, ParseOptions, parse_mail
 from bridge.model import Flag
 
 LIST = frozenset({"sla-dsol@googlegroups.com"})

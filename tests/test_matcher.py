@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.matcher import (
+from bridge.decide.matcher import (
     Decision,
     MatcherSettings,
     check_settings,

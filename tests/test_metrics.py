@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.configread import Section
+from bridge.config.reader import Section
 from bridge.errors import ConfigError
-from bridge.metrics import (
+from bridge.service.metrics import (
     Metrics,
     MetricsSettings,
     MetricsSink,

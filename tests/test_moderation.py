@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.configread import Section
-from bridge.moderation import (
+from bridge.config.reader import Section
+from bridge.decide.moderation import (
     STOP_REASON,
     ModerationSettings,
     RecentCounts,
@@ -22,7 +22,7 @@ from bridge.moderation import (
     read_moderation,
     run_moderate,
 )
-from bridge.store import Store, to_epoch
+from bridge.store.db import Store, to_epoch
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=900)

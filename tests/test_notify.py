@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from bridge.notify import MAX_STATUS_CHARS, Notifier, clean_status, socket_address, watchdog_usec
+from bridge.service.notify import MAX_STATUS_CHARS, Notifier, clean_status, socket_address, watchdog_usec
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from dovecot import Account, DovecotServer
 from fake_x import FakeX
 from smtp_server import RecordingHandler, SmtpServer, free_port
 
-from bridge.cli import main
+from bridge.cli.main import main
 
 
 def config_text(tmp: Path, dovecot: DovecotServer, account: Account, password: str,

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-import bridge.pipeline as pipeline
-from bridge.config import Config
+import bridge.service.pipeline as pipeline
+from bridge.adapters.imap import FetchBatch
+from bridge.config.settings import Config
+from bridge.decide.matcher import MatcherSettings
 from bridge.errors import TransientError
-from bridge.imap import FetchBatch
-from bridge.matcher import MatcherSettings
 from bridge.model import Cursor, RawMail
-from bridge.pipeline import Bridge, Services
-from bridge.store import Store
+from bridge.service.pipeline import Bridge, Services
+from bridge.store.db import Store
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Publishing exactly once (bridge.publisher) against the fake X API over real HTTP and real SQLite."""
+"""Publishing exactly once (bridge.stages.publish) against the fake X API over real HTTP and real SQLite."""
 
 from __future__ import annotations
 
@@ -10,17 +10,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import bridge.store.migrations
 import pytest
 from fake_x import CREATE, FakeX
 from structlog.testing import capture_logs
 
-import bridge.migrations
-from bridge.caps import PublishSettings
-from bridge.compose import Draft
-from bridge.matcher import Decision
+from bridge.adapters.x_account import XPublisher
+from bridge.adapters.x_client import XClient
+from bridge.compose.post import Draft
+from bridge.decide.caps import PublishSettings
+from bridge.decide.matcher import Decision
+from bridge.decide.planner import Plan
 from bridge.model import Author, Mail, ThreadView
-from bridge.planner import Plan
-from bridge.publisher import (
+from bridge.stages.publish import (
     posted_roots,
     posting_state,
     posts_today,
@@ -31,11 +33,9 @@ from bridge.publisher import (
     run_release,
     spend_this_month,
 )
-from bridge.store import Store
-from bridge.twitter import XClient
-from bridge.xpublisher import XPublisher
+from bridge.store.db import Store
 
-MIGRATIONS = Path(bridge.migrations.__file__).parent
+MIGRATIONS = Path(bridge.store.migrations.__file__).parent
 KEYS = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "bot-token",
         "access_token_secret": "ats"}
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon
@@ -467,8 +467,8 @@ def test_migration_004_keeps_existing_posts_and_counts_them_as_sent(tmp_path: Pa
 
 
 def test_a_429_whose_reset_is_already_past_retries_soon_not_in_15_minutes() -> None:
-    from bridge.publisher import RATE_LIMIT_FALLBACK, RATE_LIMIT_PAST_RESET, _rate_limit_until
-    from bridge.twitter import RateLimited
+    from bridge.adapters.x_client import RateLimited
+    from bridge.stages.publish import RATE_LIMIT_FALLBACK, RATE_LIMIT_PAST_RESET, _rate_limit_until
 
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     assert _rate_limit_until(RateLimited("429", reset_at=now + timedelta(minutes=3)), now) == (
@@ -481,7 +481,7 @@ def test_a_429_whose_reset_is_already_past_retries_soon_not_in_15_minutes() -> N
 def test_a_backlog_the_bridge_saw_coming_is_not_held_by_the_mass_new_guard(world: World) -> None:
     """Six questions stored long before they fell due (say, during quiet hours) are no surprise;
     only questions first stored after their due time count towards the guard."""
-    from bridge.mailstore import MailStore
+    from bridge.store.mail import MailStore
 
     store = world.store()
     settings = replace(OPEN, mass_new_threshold=3)

@@ -11,10 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.configread import Section
-from bridge.echo import EchoSettings, is_our_relay
-from bridge.model import Author, Mail
-from bridge.relay import (
+from bridge.compose.relay_email import (
     RelayBuildError,
     RelaySettings,
     ReplyItem,
@@ -23,6 +20,9 @@ from bridge.relay import (
     read_relay,
     relay_subject,
 )
+from bridge.config.reader import Section
+from bridge.mail.echo import EchoSettings, is_our_relay
+from bridge.model import Author, Mail
 
 KEY = b"relay-test-key"
 MID = "lsb-relay.1740960000.00aa11bb22cc33dd@bridge.example.net"
@@ -208,7 +208,7 @@ def test_hostile_names_texts_and_subjects_never_inject_headers_or_crash(
 
 
 def test_the_leading_mentions_x_adds_to_a_reply_are_not_relayed() -> None:
-    from bridge.relay import strip_reply_mentions
+    from bridge.compose.relay_email import strip_reply_mentions
 
     assert strip_reply_mentions("@solobridge @ann Use the irregular pattern.") == "Use the irregular pattern."
     assert strip_reply_mentions("Thanks @ann, use the pattern.") == "Thanks @ann, use the pattern."

@@ -12,14 +12,14 @@ import pytest
 from smtp_server import RecordingHandler, SmtpServer, free_port, plain_sender
 from structlog.testing import capture_logs
 
-from bridge.echo import is_our_relay
+from bridge.adapters.smtp import SmtpSender
+from bridge.compose.relay_email import RelaySettings
 from bridge.errors import AuthError
-from bridge.mailstore import MailStore
+from bridge.mail.echo import is_our_relay
 from bridge.model import Author, Flag, Mail
-from bridge.relay import RelaySettings
-from bridge.relaying import RelayIds, RelayReport, create_relay, echo_settings, relay_approved, relay_key
-from bridge.smtp import SmtpSender
-from bridge.store import Store, to_epoch
+from bridge.stages.relay import RelayIds, RelayReport, create_relay, echo_settings, relay_approved, relay_key
+from bridge.store.db import Store, to_epoch
+from bridge.store.mail import MailStore
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 SETTINGS = RelaySettings("bridge@bridge.example.net", "solo@lists.example.org", "pat@bridge.example.net",

@@ -1,4 +1,4 @@
-"""Reply polling (bridge.replies) against the fake X API over real HTTP with the real SQLite store:
+"""Reply polling (bridge.stages.replies) against the fake X API over real HTTP with the real SQLite store:
 stored once, cursors moving with the rows, windows, spacing, budget, rate limits and crashes."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from fake_x import MENTIONS, SEARCH, FakePost, FakeUser, FakeX
 
-from bridge.configread import Section
+from bridge.adapters.x_client import XClient, XPost
+from bridge.config.reader import Section
+from bridge.decide.moderation import ModerationSettings
 from bridge.errors import AuthError
-from bridge.moderation import ModerationSettings
-from bridge.replies import PollReport, ReplySettings, poll_replies, read_replies, reply_text
-from bridge.store import Store, to_epoch
-from bridge.twitter import XClient, XPost
+from bridge.stages.replies import PollReport, ReplySettings, poll_replies, read_replies, reply_text
+from bridge.store.db import Store, to_epoch
 
 TOKEN = "oauth2-user-token-replies"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -289,10 +289,10 @@ def test_a_crash_between_fetch_and_commit_refetches_and_stores_once(fake: FakeX,
 KILL_IN_COMMIT = textwrap.dedent("""
     import os, signal, sys
     from datetime import datetime
-    from bridge.moderation import ModerationSettings
-    from bridge.replies import ReplySettings, poll_replies
-    from bridge.store import Store
-    from bridge.twitter import XClient
+    from bridge.decide.moderation import ModerationSettings
+    from bridge.stages.replies import ReplySettings, poll_replies
+    from bridge.store.db import Store
+    from bridge.adapters.x_client import XClient
 
     db, base, token, me, now = sys.argv[1:6]
     store = Store.open(db)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge.archive import read_mbox
-from bridge.cli import main
-from bridge.config import Config
-from bridge.ingest import IngestPolicy, ingest_archive
-from bridge.mailstore import MailStore
-from bridge.review import preview_plans
-from bridge.store import Store
+from bridge.adapters.archive import read_mbox
+from bridge.cli.main import main
+from bridge.cli.review import preview_plans
+from bridge.config.settings import Config
+from bridge.stages.ingest import IngestPolicy, ingest_archive
+from bridge.store.db import Store
+from bridge.store.mail import MailStore
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sololibrarians.mbox"
 END = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from smtp_server import RecordingHandler, SmtpServer, free_port, make_cert, plain_sender
 
-from bridge.configread import Section
+from bridge.adapters.smtp import SmtpPermanentError, SmtpSender, SmtpTransientError, read_smtp
+from bridge.config.reader import Section
 from bridge.errors import AuthError, PermanentError
-from bridge.smtp import SmtpPermanentError, SmtpSender, SmtpTransientError, read_smtp
 
 RAW = (b"From: bridge@bridge.example.net\r\nTo: list@lists.example.org\r\nSubject: hi\r\n"
        b"Message-ID: <t1@bridge.example.net>\r\n\r\nHello\r\n.leading dot\r\n")

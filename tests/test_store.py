@@ -9,7 +9,7 @@ import pytest
 
 from bridge.errors import StoreError
 from bridge.model import Cursor, Problem
-from bridge.store import Store, schema_version
+from bridge.store.db import Store, schema_version
 
 
 def test_new_database_is_migrated_to_the_current_schema_in_wal_mode(tmp_path: Path) -> None:

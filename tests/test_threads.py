@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.mailstore import MailStore
 from bridge.model import Author, Mail
-from bridge.store import Store
+from bridge.store.db import Store
+from bridge.store.mail import MailStore
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

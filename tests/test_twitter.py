@@ -1,4 +1,4 @@
-"""XClient (bridge.twitter) driving real tweepy over real HTTP against the fake X API."""
+"""XClient (bridge.adapters.x_client) driving real tweepy over real HTTP against the fake X API."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 from fake_x import CREATE, MENTIONS, SEARCH, USER_POSTS, FakeUser, FakeX
 from structlog.testing import capture_logs
 
-from bridge.errors import AuthError, ConfigError, PermanentError, TransientError
-from bridge.twitter import (
+from bridge.adapters.x_client import (
     MAX_PAGES,
     DuplicatePost,
     RateLimited,
     XClient,
     XTransientError,
 )
+from bridge.errors import AuthError, ConfigError, PermanentError, TransientError
 
 SECRETS = {"consumer_key": "ck-secret-1", "consumer_secret": "cs-secret-2",
            "access_token": "at-secret-3", "access_token_secret": "ats-secret-4"}

@@ -1,4 +1,4 @@
-"""The X account as a Publisher (bridge.xpublisher): [x] config, client building, finding by link."""
+"""The X account as a Publisher (bridge.adapters.x_account): [x] config, client building, finding by link."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fake_x import FakeX
 
-from bridge.configread import Section
+from bridge.adapters.x_account import XPublisher, XSettings, build_x_client, read_x, same_link
+from bridge.adapters.x_client import TWEEPY_HOST, XClient
+from bridge.config.reader import Section
+from bridge.config.secrets import SecretRef
 from bridge.errors import AuthError, ConfigError
-from bridge.secrets import SecretRef
-from bridge.twitter import TWEEPY_HOST, XClient
-from bridge.xpublisher import XPublisher, XSettings, build_x_client, read_x, same_link
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ENV_KEYS = {"consumer_key": {"env": "X_CK"}, "consumer_secret": {"env": "X_CS"},

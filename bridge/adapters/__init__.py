@@ -1,0 +1,1 @@
+"""Outside systems behind small adapters: IMAP, SMTP, X, local archives."""

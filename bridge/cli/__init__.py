@@ -1,0 +1,1 @@
+"""Command line: the one place where concrete adapters are built from config."""

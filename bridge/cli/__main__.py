@@ -1,0 +1,4 @@
+"""`python -m bridge.cli`."""
+from bridge.cli.main import main
+
+raise SystemExit(main())

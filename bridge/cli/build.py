@@ -1,0 +1,42 @@
+"""Build the outside-world adapters from config (kept apart from the CLI's argument handling)."""
+
+from __future__ import annotations
+
+from bridge.adapters.imap import ImapMailbox
+from bridge.adapters.smtp import make_smtp_sender
+from bridge.adapters.x_account import XPublisher, build_x_client
+from bridge.config.settings import Config, ImapConfig
+from bridge.service.pipeline import Services
+
+
+def build_mailbox(cfg: ImapConfig, connect_attempts: int = 4) -> ImapMailbox:
+    """An ImapMailbox whose secrets are read at each connect (tokens rotate)."""
+    password = cfg.password.resolve if cfg.password and cfg.auth == "password" else None
+    token = cfg.oauth2_token.resolve if cfg.oauth2_token and cfg.auth == "xoauth2" else None
+    return ImapMailbox(
+        host=cfg.host,
+        port=cfg.port,
+        security=cfg.security,  # type: ignore[arg-type]  # validated by config
+        username=cfg.username,
+        password=password,
+        oauth2_token=token,
+        folder=cfg.folder,
+        ca_file=cfg.ca_file or None,
+        allow_plaintext=cfg.allow_plaintext,
+        timeout=cfg.timeout.total_seconds(),
+        batch_size=cfg.batch_size,
+        max_message_bytes=cfg.max_message_bytes,
+        idle_seconds=cfg.idle_refresh.total_seconds(),
+        connect_attempts=connect_attempts,
+    )
+
+
+def build_services(config: Config) -> Services:
+    """Every adapter the configured stages need; a stage without config is simply off."""
+    mailbox = build_mailbox(config.imap) if config.imap else None
+    publisher = reply_source = None
+    if config.x is not None:
+        client = build_x_client(config.x)
+        publisher, reply_source = XPublisher(client), client
+    sender = make_smtp_sender(config.smtp) if config.smtp is not None else None
+    return Services(mailbox=mailbox, publisher=publisher, reply_source=reply_source, sender=sender)

@@ -1,0 +1,330 @@
+"""Command line: the one place where concrete adapters are built from config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from bridge import __version__
+from bridge.adapters.archive import read_maildir, read_mbox
+from bridge.cli import review
+from bridge.config.settings import Config, load_config, secret_refs
+from bridge.decide.matcher import check_settings
+from bridge.decide.planner import Plan
+from bridge.durations import parse_duration
+from bridge.errors import BridgeError, ConfigError
+from bridge.model import RawMail
+from bridge.service.log import REDACTOR, configure_logging
+from bridge.stages.ingest import IngestPolicy, IngestReport, ingest_archive, store_batch
+from bridge.store.db import Store
+from bridge.store.mail import MailStore
+
+log = structlog.get_logger()
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this, starting parser processes costs more than it saves
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML config (default: embedded defaults)")
+    common.add_argument("--db", metavar="PATH", help="state database (overrides [store] path)")
+    common.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="listserv-bridge",
+        description="Bridge a mailing list's unanswered questions to X and the replies back.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
+    ingest = sub.add_parser("ingest", parents=[common], help="ingest an archive or one IMAP pass")
+    source = ingest.add_mutually_exclusive_group()
+    source.add_argument("--mbox", metavar="PATH", help="an mbox file (mboxo, mboxrd or MMDF)")
+    source.add_argument("--maildir", metavar="PATH", help="a Maildir tree or folder of messages")
+    ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ingest.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="parser processes for an archive (default: all cores for archives "
+                             "over 8 MB, else 1)")
+    threads = sub.add_parser("threads", parents=[common], help="list the stored threads")
+    threads.add_argument("--json", action="store_true", help="one JSON object per line per thread")
+    sub.add_parser("run", parents=[common], help="run the bridge as a daemon (systemd service)")
+    sub.add_parser("check", parents=[common],
+                   help="validate config and test IMAP, SMTP and X (nothing is sent)")
+    status = sub.add_parser("status", parents=[common], help="what the bridge did and where it stands")
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    moderate = sub.add_parser("moderate", parents=[common], help="list, approve or reject held replies")
+    moderate.add_argument("action", choices=["list", "approve", "reject"])
+    moderate.add_argument("ids", nargs="*", metavar="ID", help='reply ids, or "all" (held ones)')
+    moderate.add_argument("--json", action="store_true", help="list as JSON lines")
+    release = sub.add_parser("release", parents=[common],
+                             help="list posts held by the mass-new guard, or release them")
+    release.add_argument("roots", nargs="*", metavar="ROOT", help="Message-IDs of held questions")
+    release.add_argument("--all", action="store_true", help="release every held post")
+    preview = sub.add_parser("preview", parents=[common],
+                             help="threads due now and soon, with the exact post text")
+    preview.add_argument("--json", action="store_true", help="one JSON object per line per thread")
+    backtest = sub.add_parser("backtest", parents=[common],
+                              help="replay an mbox archive with a simulated clock")
+    backtest.add_argument("--mbox", metavar="PATH", required=True, help="the archive to replay")
+    backtest.add_argument("--unanswered-after", metavar="D", help='override, e.g. "36h" or "2d"')
+    backtest.add_argument("--json", action="store_true", help="one JSON object per line per thread")
+    return parser
+
+
+@contextmanager
+def open_store(config: Config, db: str | None) -> Iterator[MailStore]:
+    store = Store.open(config.db_path(db))
+    try:
+        yield MailStore(store, subject_window=config.ingest.subject_window)
+    finally:
+        store.close()
+
+
+def ingest_policy(config: Config, now: datetime) -> IngestPolicy:
+    addresses = frozenset({config.list.address}) if config.list.address else frozenset()
+    return IngestPolicy(
+        body_since=now - config.ingest.body_window,
+        list_id=config.list.list_id,
+        list_addresses=addresses,
+    )
+
+
+@contextmanager
+def _progress(path: str, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=Path(path).stat().st_size, unit="B", unit_scale=True, desc="ingest") as bar:
+
+        def advance(count: int) -> None:
+            bar.update(count)
+
+        yield advance
+
+
+def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    now = datetime.now(UTC)
+    policy = ingest_policy(config, now)
+    with open_store(config, args.db) as mailstore:
+        if args.mbox or args.maildir:
+            path = args.mbox or args.maildir
+            if not Path(path).exists():
+                raise BridgeError(f"no such archive: {path}")
+            with _progress(path, not args.no_progress and bool(args.mbox)) as progress:
+                reader = read_mbox if args.mbox else read_maildir
+                raws: Iterator[RawMail] = reader(path, progress)
+                report = ingest_archive(mailstore, raws, policy, workers=_workers(args, path))
+        else:
+            from bridge.service.lock import StateLock
+
+            with StateLock(config.db_path(args.db)):  # the daemon's cursor must have one writer
+                report = ingest_imap(mailstore, config, policy)
+        _print_summary(report, mailstore)
+    return 0
+
+
+def _workers(args: argparse.Namespace, path: str) -> int:
+    if args.workers > 0:
+        return int(args.workers)
+    big = Path(path).is_file() and Path(path).stat().st_size > PARALLEL_MIN_BYTES
+    return min(os.cpu_count() or 1, 4) if big else 1
+
+
+def ingest_imap(mailstore: MailStore, config: Config, policy: IngestPolicy) -> IngestReport:
+    """One IMAP pass: every message after the stored cursor, batch by batch."""
+    from bridge.cli.build import build_mailbox
+
+    if config.imap is None:
+        raise BridgeError("no [imap] section in the config: give --mbox/--maildir or configure IMAP")
+    mailbox = build_mailbox(config.imap)
+    total = IngestReport()
+    try:
+        mailbox.connect()
+        cursor = mailstore.store.get_cursor(config.imap.folder)
+        for batch in mailbox.fetch_new(cursor):
+            total.add(store_batch(mailstore, batch.mails, policy, batch.cursor, batch.oversized))
+    finally:
+        mailbox.close()
+    return total
+
+
+def _print_summary(report: IngestReport, mailstore: MailStore) -> None:
+    counts = report.as_dict()
+    counts["threads_total"] = mailstore.store.count("threads")
+    counts["messages_total"] = mailstore.store.count("messages")
+    log.info("ingest_finished", **counts)
+    print(
+        f"ingested {report.stored} new messages ({report.duplicates} duplicates, "
+        f"{report.problems} problems, {report.skipped_list} from other lists) into "
+        f"{len(report.threads)} threads; store now holds {counts['messages_total']} messages "
+        f"in {counts['threads_total']} threads"
+    )
+
+
+def cmd_threads(args: argparse.Namespace, config: Config) -> int:
+    with open_store(config, args.db) as mailstore:
+        posts = dict(mailstore.store.conn.execute("SELECT root_id, status FROM posts").fetchall())
+        for thread in mailstore.threads():
+            state = _thread_state(thread.state, posts.get(thread.root.message_id))
+            if args.json:
+                print(json.dumps({
+                    "root": thread.root.message_id,
+                    "messages": [m.message_id for m in thread.messages],
+                    "subject": thread.root.subject,
+                    "state": state,
+                }, ensure_ascii=False))
+            else:
+                when = thread.root.date.strftime("%Y-%m-%d %H:%M")
+                print(f"{when}  {len(thread.messages):3d}  {state:<14} {thread.root.subject}")
+    return 0
+
+
+def _thread_state(mail_state: str, post_status: str | None) -> str:
+    """open / replied / answered_via_x from the mail; posted / post_<status> from the bridge."""
+    if mail_state == "answered_via_x" or post_status is None:
+        return mail_state
+    return "posted" if post_status == "confirmed" else f"post_{post_status}"
+
+
+def cmd_preview(args: argparse.Namespace, config: Config) -> int:
+    now = datetime.now(UTC)
+    with open_store(config, args.db) as mailstore:
+        plans = review.preview_plans(mailstore, config, now)
+    return _show_plans(plans, config, args.json, lambda: review.print_preview(plans, now, sys.stdout))
+
+
+def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
+    if not Path(args.mbox).is_file():
+        raise BridgeError(f"no such archive: {args.mbox}")
+    if args.unanswered_after:
+        try:
+            after = parse_duration(args.unanswered_after)
+        except ValueError as exc:
+            raise ConfigError([f"--unanswered-after: {exc}"]) from None
+        matcher = replace(config.matcher, unanswered_after=after)
+        problems = check_settings(matcher)
+        if problems:
+            raise ConfigError([f"--unanswered-after: {p}" for p in problems])
+        config = replace(config, matcher=matcher)
+    plans = review.backtest_plans(args.mbox, config)  # streamed: one thread at a time
+    return _show_plans(plans, config, args.json,
+                       lambda: review.print_backtest(plans, config, sys.stdout))
+
+
+def _show_plans(plans: Iterable[Plan], config: Config, as_json: bool,
+                human: Callable[[], None]) -> int:
+    if not as_json:
+        human()
+        return 0
+    for plan in plans:
+        print(review.plan_json(plan, config))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from bridge.cli.build import build_services
+    from bridge.service.daemon import Daemon
+    from bridge.service.notify import Notifier
+
+    if config.imap is None:
+        raise ConfigError([f"{config.source}: imap: the daemon needs an [imap] section"])
+    daemon = Daemon(config, args.config, config.db_path(args.db), build_services,
+                    Notifier.from_env())
+    return daemon.run()
+
+
+def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    from bridge.cli.ops import print_checks, run_checks
+
+    return print_checks(run_checks(config, config.db_path(args.db)), sys.stdout)
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from bridge.cli.ops import collect_status, print_status
+
+    store = Store.open(config.db_path(args.db))
+    try:
+        print_status(collect_status(store, config, datetime.now(UTC)), sys.stdout, args.json)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_moderate(args: argparse.Namespace, config: Config) -> int:
+    from bridge.decide.moderation import run_moderate
+
+    store = Store.open(config.db_path(args.db))
+    try:
+        return run_moderate(store, args.action, args.ids, sys.stdout, datetime.now(UTC), args.json)
+    finally:
+        store.close()
+
+
+def cmd_release(args: argparse.Namespace, config: Config) -> int:
+    from bridge.stages.publish import run_release
+
+    return run_release(config.db_path(args.db), args.roots, args.all, sys.stdout)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "check": cmd_check,
+    "status": cmd_status,
+    "moderate": cmd_moderate,
+    "release": cmd_release,
+    "ingest": cmd_ingest,
+    "run": cmd_run,
+    "threads": cmd_threads,
+    "preview": cmd_preview,
+    "backtest": cmd_backtest,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # the daemon logs to stdout (journald); other commands keep stdout for their own output
+    configure_logging(args.log_level, stream=sys.stdout if args.command == "run" else None)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    REDACTOR.add(config_secret_values(config))
+    try:
+        return COMMANDS[args.command](args, config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except BridgeError as exc:
+        print(f"listserv-bridge {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def config_secret_values(config: Config) -> list[str]:
+    """Secret values the log redactor must mask (only those that resolve without side effects)."""
+    values = []
+    for _, ref in secret_refs(config):
+        if ref is not None and ref.kind != "command":
+            try:
+                values.append(ref.resolve())
+            except ValueError:
+                continue
+    return values
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""The admin's health tools: `check` (can every configured service be reached, with the fix for
+each failure) and `status` (what the bridge has done and where it stands)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from bridge.cli.review import preview_plans
+from bridge.config.settings import Config
+from bridge.errors import AuthError, BridgeError, ConfigError, TransientError
+from bridge.store import posts as postrows
+from bridge.store.db import Store, from_epoch, schema_version
+from bridge.store.mail import MailStore
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _fix_for(service: str, exc: BaseException) -> str:
+    if isinstance(exc, AuthError):
+        return f"the {service} server refused the credentials: check the user name and the secret file"
+    if isinstance(exc, ConfigError):
+        return "fix the config problems listed above"
+    if isinstance(exc, TransientError):
+        return f"the {service} server could not be reached: check host, port, firewall and DNS"
+    text = str(exc).lower()
+    if "certificate" in text:
+        return (f"the {service} certificate is not trusted: set {service.lower()}.ca_file "
+                "or fix the server's certificate chain")
+    return f"see the error; `listserv-bridge run` would fail the same way for {service}"
+
+
+def _probe(name: str, service: str, action: Callable[[], str]) -> CheckResult:
+    try:
+        return CheckResult(name, True, action())
+    except (BridgeError, OSError) as exc:
+        return CheckResult(name, False, f"{type(exc).__name__}: {exc}", _fix_for(service, exc))
+
+
+def run_checks(config: Config, db_path: str) -> list[CheckResult]:
+    """Every check that applies to this config, in order; nothing is sent or posted."""
+    from bridge.adapters.smtp import make_smtp_sender
+    from bridge.adapters.x_account import XPublisher, build_x_client
+    from bridge.cli.build import build_mailbox
+
+    results = [CheckResult("config", True, f"{config.source}: valid")]
+
+    def store() -> str:
+        Store.open(db_path).close()
+        return f"{db_path} (schema {schema_version()})"
+
+    results.append(_probe("state database", "store", store))
+    if config.imap is not None:
+        imap = config.imap
+
+        def imap_probe() -> str:
+            mailbox = build_mailbox(imap, connect_attempts=1)  # report, don't retry
+            try:
+                uidvalidity = mailbox.connect()
+            finally:
+                mailbox.close()
+            return f"{imap.username}@{imap.host}:{imap.port} folder {imap.folder} UIDVALIDITY {uidvalidity}"
+
+        results.append(_probe("IMAP", "IMAP", imap_probe))
+    else:
+        results.append(CheckResult("IMAP", False, "no [imap] section",
+                                   "add [imap]: the daemon reads the list there"))
+    if config.smtp is not None:
+        smtp = config.smtp
+
+        def smtp_probe() -> str:
+            make_smtp_sender(smtp).check()
+            return f"{smtp.host}:{smtp.port} ({smtp.security}), login {'ok' if smtp.username else 'not used'}"
+
+        results.append(_probe("SMTP", "SMTP", smtp_probe))
+    if config.x is not None:
+        x = config.x
+        results.append(_probe("X", "X", lambda: "posting as @" + XPublisher(build_x_client(x)).check_auth()))
+    return results
+
+
+def print_checks(results: list[CheckResult], out: TextIO) -> int:
+    for result in results:
+        out.write(f"[{'PASS' if result.ok else 'FAIL'}] {result.name}: {result.detail}\n")
+        if result.fix:
+            out.write(f"       fix: {result.fix}\n")
+    failed = [r.name for r in results if not r.ok]
+    summary = f"{len(failed)} check(s) failed: {', '.join(failed)}" if failed else "all checks passed"
+    out.write(summary + "\n")
+    return 0 if not failed else 1
+
+
+def _counts(store: Store, table: str, column: str) -> dict[str, int]:
+    rows = store.conn.execute(f"SELECT {column}, COUNT(*) FROM {table} GROUP BY {column}")
+    return {str(k): int(v) for k, v in rows}
+
+
+def _when(value: object) -> str | None:
+    return from_epoch(int(str(value))).isoformat() if value is not None else None
+
+
+def collect_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
+    """Everything `status` reports, as plain data (the same for text and --json)."""
+    plans = preview_plans(MailStore(store, config.ingest.subject_window), config, now)
+    state = dict(store.conn.execute("SELECT key, value FROM daemon_state").fetchall())
+    posting = postrows.posting_state(store)
+    return {
+        "messages": store.count("messages"),
+        "threads": store.count("threads"),
+        "problems": store.count("problems"),
+        "threads_due_now": sum(1 for p in plans if p.due),
+        "threads_due_soon": sum(1 for p in plans if p.waiting),
+        "posts": _counts(store, "posts", "status"),
+        "posts_today": postrows.posts_today(store, now, config.publish.zone),
+        "spend_this_month_usd": round(postrows.spend_this_month(store, now, config.publish), 3),
+        "monthly_budget_usd": config.publish.monthly_budget_usd,
+        "posting_suspended": posting.suspended_reason,
+        "replies": _counts(store, "replies", "status"),
+        "relays": _counts(store, "relays", "status"),
+        "stages": {str(r[0]): {"last_ok_at": _when(r[1]), "last_error": str(r[2]),
+                               "last_error_at": _when(r[3]), "errors": int(r[4])}
+                   for r in store.conn.execute("SELECT stage, last_ok_at, last_error, "
+                                               "last_error_at, errors FROM stage_status")},
+        "cursors": {str(r[0]): {"uidvalidity": int(r[1]), "last_uid": int(r[2])}
+                    for r in store.conn.execute("SELECT folder, uidvalidity, last_uid FROM cursors")},
+        "reply_cursors": dict(store.conn.execute("SELECT source, since_id FROM reply_cursors").fetchall()),
+        "last_cycle_at": _when(state.get("last_cycle_at")),
+        "last_successful_cycle_at": _when(state.get("last_ok_cycle_at")),
+    }
+
+
+def print_status(status: dict[str, Any], out: TextIO, as_json: bool) -> None:
+    if as_json:
+        out.write(json.dumps(status, sort_keys=True) + "\n")
+        return
+    out.write(f"messages ingested: {status['messages']} in {status['threads']} threads "
+              f"({status['problems']} problems)\n")
+    out.write(f"threads due now: {status['threads_due_now']}, due soon: {status['threads_due_soon']}\n")
+    out.write(f"posts: {_fmt(status['posts'])}; today {status['posts_today']}; this month "
+              f"${status['spend_this_month_usd']:.2f} of ${status['monthly_budget_usd']:.2f}\n")
+    if status["posting_suspended"]:
+        out.write(f"POSTING SUSPENDED: {status['posting_suspended']}\n")
+    out.write(f"replies: {_fmt(status['replies'])}; relay emails: {_fmt(status['relays'])}\n")
+    for stage, info in sorted(status["stages"].items()):
+        error = f"; last error {info['last_error_at']}: {info['last_error']}" if info["last_error"] else ""
+        out.write(f"stage {stage}: last ok {info['last_ok_at'] or 'never'}{error}\n")
+    for folder, cur in status["cursors"].items():
+        out.write(f"IMAP cursor {folder}: UIDVALIDITY {cur['uidvalidity']}, last UID {cur['last_uid']}\n")
+    for source, since in status["reply_cursors"].items():
+        out.write(f"X cursor {source}: since {since}\n")
+    out.write(f"last cycle: {status['last_cycle_at'] or 'never'}; last successful cycle: "
+              f"{status['last_successful_cycle_at'] or 'never'}\n")
+
+
+def _fmt(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none"

@@ -1,0 +1,98 @@
+"""The admin's tools before going live: `preview` (what is due now) and `backtest` (an archive
+replayed with a simulated clock). Both print; neither posts anything."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from bridge.adapters.archive import read_mbox
+from bridge.config.settings import Config
+from bridge.decide.planner import Drafter, Plan, due_at_of, plan_threads, replay_thread
+from bridge.stages.ingest import IngestPolicy, ingest_archive
+from bridge.store.db import Store, from_epoch
+from bridge.store.mail import MailStore
+from bridge.store.posts import posted_roots
+
+
+def preview_plans(mailstore: MailStore, config: Config, now: datetime) -> list[Plan]:
+    threads = mailstore.threads(active_since=now - config.matcher.max_age)
+    drafter = Drafter(config.compose, config.links)
+    return plan_threads(threads, now, config.matcher, drafter, posted_roots(mailstore.store))
+
+
+def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
+    """Ingest the archive into a scratch store, then replay every thread up to its last date."""
+    with tempfile.TemporaryDirectory(prefix="listserv-bridge-backtest-") as scratch:
+        store = Store.open(Path(scratch) / "backtest.sqlite3")
+        try:
+            mailstore = MailStore(store, subject_window=config.ingest.subject_window)
+            addresses = frozenset({config.list.address}) if config.list.address else frozenset()
+            policy = IngestPolicy(body_since=None, list_id=config.list.list_id,
+                                  list_addresses=addresses)
+            ingest_archive(mailstore, read_mbox(mbox), policy)
+            row = store.conn.execute("SELECT MAX(last_date) FROM threads").fetchone()
+            if row[0] is None:
+                return
+            end = from_epoch(int(row[0]))
+            drafter = Drafter(config.compose, config.links)
+            for thread in mailstore.threads():
+                yield replay_thread(thread, end, config.matcher, drafter)
+        finally:
+            store.close()
+
+
+def plan_json(plan: Plan, config: Config) -> str:
+    return json.dumps({
+        "message_id": plan.thread.root.message_id,
+        "subject": plan.thread.root.subject,
+        "decision": "post" if plan.due else "skip",
+        "reason": plan.reason,
+        "due_at": due_at_of(plan, config.matcher).isoformat(),
+        "text": plan.draft.text if plan.due and plan.draft else None,
+        "weighted_length": plan.draft.weighted_length if plan.due and plan.draft else None,
+    }, ensure_ascii=False)
+
+
+def _category(reason: str) -> str:
+    return reason.split(":", 1)[0].strip()
+
+
+def print_backtest(plans: Iterable[Plan], config: Config, out: TextIO) -> None:
+    plans = list(plans)
+    posts = sorted((p for p in plans if p.due), key=lambda p: p.at)
+    skipped = Counter(_category(p.reason) for p in plans if not p.due)
+    out.write(f"{len(plans)} threads: {len(posts)} would be posted, "
+              f"{len(plans) - len(posts)} skipped\n\n")
+    for plan in posts:
+        assert plan.draft is not None
+        out.write(f"{plan.at:%Y-%m-%d %H:%M} post ({plan.draft.weighted_length}/280) "
+                  f"{plan.thread.root.subject}\n    {plan.draft.text}\n")
+    out.write("\nskipped, by reason:\n")
+    for reason, count in skipped.most_common():
+        out.write(f"  {count:5d}  {reason}\n")
+
+
+def print_preview(plans: list[Plan], now: datetime, out: TextIO) -> None:
+    due = [p for p in plans if p.due]
+    soon = [p for p in plans if p.waiting]
+    rest = [p for p in plans if not p.due and not p.waiting]
+    out.write(f"preview at {now:%Y-%m-%d %H:%M} UTC: {len(due)} due now, {len(soon)} due later, "
+              f"{len(rest)} skipped\n")
+    for title, group in (("due now", due), ("due later", soon)):
+        out.write(f"\n{title}:\n" if group else "")
+        for plan in group:
+            assert plan.draft is not None
+            when = plan.decision.due_at
+            out.write(f"- {plan.thread.root.subject}\n  due {when:%Y-%m-%d %H:%M} "
+                      f"({plan.reason}); {plan.draft.weighted_length}/280 weighted\n"
+                      f"  {plan.draft.text}\n")
+    if rest:
+        out.write("\nskipped:\n")
+        for plan in rest:
+            out.write(f"- {plan.thread.root.subject}: {plan.reason}\n")

@@ -1,0 +1,1 @@
+"""Pure writing: the post text, the thread link, the relay email."""

@@ -1,0 +1,1 @@
+"""Configuration: read once, validated as a whole, into typed sections; secret references."""

@@ -1,0 +1,126 @@
+"""Decide and draft: the matcher's decision for a thread plus the post it would get (pure).
+
+Used by `preview` (now), `backtest` (a simulated clock over an archive) and the daemon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from datetime import datetime
+
+import jinja2
+
+from bridge.compose.links import LinkSettings, thread_link
+from bridge.compose.post import ComposeSettings, Draft, compose_post, make_template_env
+from bridge.decide.matcher import Decision, MatcherSettings, decide, due_time
+from bridge.durations import format_duration
+from bridge.mail.threading import pick_root
+from bridge.model import Mail, ThreadView
+
+MAX_REPLAY_STEPS = 16  # each step moves the simulated clock forward; a thread needs two or three
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the bridge would do with one thread at one moment."""
+
+    thread: ThreadView
+    decision: Decision
+    draft: Draft | None
+    reason: str
+    at: datetime  # the (simulated) time of the decision
+
+    @property
+    def due(self) -> bool:
+        return self.decision.due and self.draft is not None
+
+    @property
+    def waiting(self) -> bool:
+        return self.decision.waiting and self.draft is not None
+
+
+class Drafter:
+    """Links and composes posts with settings and templates loaded once."""
+
+    def __init__(self, compose: ComposeSettings, links: LinkSettings) -> None:
+        self.compose = compose
+        self.links = links
+        self.env: jinja2.Environment = make_template_env(compose)
+
+    def draft(self, root: Mail) -> tuple[Draft | None, str]:
+        link, why = thread_link(root, self.links)
+        if link is None:
+            return None, f"no link: {why}"
+        try:
+            return compose_post(root, link, self.compose, self.env), ""
+        except ValueError as exc:
+            return None, f"cannot compose: {exc}"
+
+
+def plan_thread(
+    thread: ThreadView, now: datetime, matcher: MatcherSettings, drafter: Drafter,
+    posted: AbstractSet[str] = frozenset(),
+) -> Plan:
+    decision = decide(thread, now, matcher, posted)
+    if not (decision.due or decision.waiting):
+        return Plan(thread, decision, None, decision.reason, now)
+    draft, why = drafter.draft(thread.root)
+    return Plan(thread, decision, draft, decision.reason if draft else why, now)
+
+
+def plan_threads(
+    threads: Iterable[ThreadView], now: datetime, matcher: MatcherSettings, drafter: Drafter,
+    posted: AbstractSet[str] = frozenset(),
+) -> list[Plan]:
+    """Plans for every thread: due first (oldest due time first), then waiting, then skipped."""
+    plans = [plan_thread(t, now, matcher, drafter, posted) for t in threads]
+
+    def order(p: Plan) -> tuple[int, datetime, str]:
+        rank = 0 if p.due else 1 if p.waiting else 2
+        return (rank, p.decision.due_at or p.thread.root.date, p.thread.root.message_id)
+
+    return sorted(plans, key=order)
+
+
+def view_at(thread: ThreadView, when: datetime) -> ThreadView | None:
+    """The thread as it stood at `when`: only messages dated up to then, root chosen among them."""
+    mails = [m for m in thread.messages if m.date <= when]
+    if not mails:
+        return None
+    root = pick_root(mails, {m.message_id: m.in_reply_to for m in mails})
+    return ThreadView(thread.thread_id, root, tuple(mails), thread.state)
+
+
+def replay_thread(
+    thread: ThreadView, end: datetime, matcher: MatcherSettings, drafter: Drafter
+) -> Plan:
+    """Walk a simulated clock through one thread's life up to `end` (the archive's last date).
+
+    The clock starts at the root's date and jumps to each due time the matcher names; at each
+    stop the thread is seen as it stood then. The first stop where the thread is due is when the
+    bridge would have posted; otherwise the last decision says why it never was.
+    """
+    now = thread.root.date
+    plan: Plan | None = None
+    for _ in range(MAX_REPLAY_STEPS):
+        view = view_at(thread, now)
+        if view is None:
+            break
+        plan = plan_thread(view, now, matcher, drafter)
+        if plan.due or not plan.decision.waiting or plan.decision.due_at is None:
+            return plan
+        if plan.decision.due_at > end:
+            left = format_duration(plan.decision.due_at - end)
+            reason = f"not due before the archive ends (due {left} after its last message)"
+            return Plan(plan.thread, plan.decision, None, reason, end)
+        now = max(plan.decision.due_at, now)
+    if plan is None:
+        raise ValueError("a thread has at least one message")
+    return plan
+
+
+def due_at_of(plan: Plan, matcher: MatcherSettings) -> datetime:
+    """When the thread was (or would have been) due: the decision's, else from the root's date."""
+    return plan.decision.due_at or due_time(plan.thread.root, matcher)

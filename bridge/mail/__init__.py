@@ -1,0 +1,1 @@
+"""Pure mail handling: bytes to Mail values, cleaning, classifying, threading rules."""

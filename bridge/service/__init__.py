@@ -1,0 +1,1 @@
+"""The running service: the orchestrator, the daemon loop, notify, lock, metrics, logs."""

@@ -1,0 +1,216 @@
+"""`listserv-bridge run`: one process, one loop. Wait (IMAP IDLE, or the next due time), run a
+cycle, repeat. SIGTERM stops after the current step; SIGHUP reloads config and templates."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from bridge.config.settings import Config, load_config
+from bridge.errors import AuthError, BridgeError, ConfigError
+from bridge.service.lock import StateLock
+from bridge.service.metrics import start_metrics
+from bridge.service.notify import Notifier
+from bridge.service.pipeline import STAGES, Bridge, CycleReport, Services
+from bridge.stages.publish import resume_posting
+from bridge.store.db import Store
+
+log = structlog.get_logger()
+
+ServiceFactory = Callable[[Config], Services]
+CONNECT_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # seconds between failed IMAP connects
+
+
+class Interrupted(BaseException):
+    """Raised by the signal handler to end a blocking wait (IDLE, sleep) at once."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """Owns the lock, the store, the services and the signal handlers for one run."""
+
+    def __init__(self, config: Config, config_path: str | None, db_path: str,
+                 build: ServiceFactory, notifier: Notifier,
+                 now: Callable[[], datetime] = utc_now) -> None:
+        self.config, self.config_path, self.db_path = config, config_path, db_path
+        self.build, self.notifier, self.now = build, notifier, now
+        self.stopping = False
+        self.reload_requested = False
+        self._interruptible = False
+        self._connected_once = False
+        self._failures = 0
+
+    # -- signals -----------------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_requested = True
+        else:
+            self.stopping = True
+        if self._interruptible:
+            raise Interrupted()
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Within this block a signal ends the work at once (it must be safe to abandon)."""
+        self._interruptible = True
+        try:
+            if not self.stopping and not self.reload_requested:
+                yield
+        except Interrupted:
+            pass
+        finally:
+            self._interruptible = False
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> int:
+        Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+        with StateLock(self.db_path):
+            store = Store.open(self.db_path)
+            previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT,
+                                                                    signal.SIGHUP)}
+            services = self.build(self.config)
+            metrics = start_metrics(self.config.metrics, STAGES)
+            try:
+                bridge = Bridge(self.config, store, services, metrics=metrics)
+                self._resume(store, services)
+                self._loop(bridge, services)
+            finally:
+                self.notifier.stopping("stopping")
+                if services.mailbox is not None:
+                    services.mailbox.close()
+                store.close()
+                metrics.stop()
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+        log.info("daemon_stopped")
+        return 0
+
+    def _loop(self, bridge: Bridge, services: Services) -> None:
+        while not self.stopping:
+            if self.reload_requested:
+                bridge = self._reload(bridge, services)
+            self._ensure_connected(services)
+            if self.stopping:
+                break
+            # while IMAP is down the other stages still run; ingest waits for the reconnect
+            report = bridge.cycle(self.now(), skip=frozenset({"ingest"}) if self._failures else
+                                  frozenset())
+            self._after_cycle(report)
+            if report.next_wake is not None:
+                self._wait(services, report.next_wake)
+
+    def _resume(self, store: Store, services: Services) -> None:
+        if services.publisher is None:
+            return
+        try:
+            resume_posting(store, services.publisher, self.now())
+        except BridgeError as exc:
+            log.error("posting_resume_failed", error=str(exc))
+
+    def _ensure_connected(self, services: Services) -> None:
+        """Connect IMAP before the first cycle (READY=1 only then); back off while it fails."""
+        if services.mailbox is None:
+            if not self._connected_once:
+                self._connected_once = True
+                self.notifier.ready("running without IMAP")
+            return
+        if self._connected_once and self._failures == 0:
+            return  # later reconnects happen inside fetch_new
+        try:
+            with self.interruptible():
+                services.mailbox.connect()
+                self._failures = 0
+                if not self._connected_once:
+                    self._connected_once = True
+                    self.notifier.ready("connected")
+                    log.info("daemon_ready")
+        except AuthError:
+            if not self._connected_once:
+                raise  # refused at start: exit non-zero so systemd shows the failure
+            self._back_off("IMAP login refused")
+        except BridgeError as exc:
+            self._back_off(str(exc))
+
+    def _back_off(self, error: str) -> None:
+        pause = CONNECT_BACKOFF[min(self._failures, len(CONNECT_BACKOFF) - 1)]
+        self._failures += 1
+        log.error("imap_connect_failed", error=error, retry_in=pause)
+        self.notifier.status(f"IMAP connect failed, retrying in {pause:.0f}s")
+        with self.interruptible():
+            self._sleep(pause)
+
+    def _ping(self) -> None:
+        if self.notifier.watchdog_interval() is not None:
+            self.notifier.watchdog()
+
+    def _after_cycle(self, report: CycleReport) -> None:
+        self._ping()
+        if report.errors:
+            self._failures = self._failures + 1 if "ingest" in report.errors else self._failures
+            self.notifier.status("cycle had errors: " + ", ".join(sorted(report.errors)))
+        else:
+            self._failures = 0
+            self.notifier.status(f"idle; {report.ingested} new, {report.published} posted, "
+                                 f"{report.relayed} relayed in the last cycle")
+
+    def _wait(self, services: Services, until: datetime) -> None:
+        """Block until new mail, `until`, or a signal; ping the watchdog while waiting."""
+        step = self.notifier.watchdog_interval()
+        while not self.stopping and not self.reload_requested:
+            left = (until - self.now()).total_seconds()
+            if left <= 0:
+                return
+            chunk = min(left, step) if step else left
+            arrived = False
+            with self.interruptible():
+                arrived = self._wait_chunk(services, chunk)
+            self._ping()
+            if arrived:
+                return
+
+    def _wait_chunk(self, services: Services, seconds: float) -> bool:
+        mailbox = services.mailbox
+        if mailbox is None or self._failures:
+            self._sleep(seconds)
+            return False
+        try:
+            return mailbox.wait_for_mail(seconds)
+        except BridgeError as exc:  # a dead connection: the next cycle reconnects
+            log.warning("imap_wait_failed", error=str(exc))
+            self._failures += 1
+            return True
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _reload(self, bridge: Bridge, services: Services) -> Bridge:
+        """SIGHUP: a valid new config (and templates) replaces the old; a bad one is refused."""
+        self.reload_requested = False
+        self.notifier.reloading("reloading configuration")
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("config_reload_refused", problems=exc.problems)
+            self.notifier.ready("reload refused: bad config, old config kept")
+            return bridge
+        if services.mailbox is not None:
+            services.mailbox.close()
+        new_services = self.build(config)
+        services.mailbox, services.publisher = new_services.mailbox, new_services.publisher
+        services.reply_source, services.sender = new_services.reply_source, new_services.sender
+        self.config = config
+        self._connected_once = services.mailbox is None
+        self._failures = 1 if services.mailbox is not None else 0
+        log.info("config_reloaded", source=config.source)
+        self.notifier.ready("configuration reloaded")
+        return Bridge(config, bridge.store, services, metrics=bridge.metrics)

@@ -1,0 +1,233 @@
+"""Optional Prometheus metrics, served on a loopback address only.
+
+prometheus_client is an optional extra (`pip install 'listserv-bridge[metrics]'`), imported only
+when [metrics] enabled = true. The daemon talks to a MetricsSink: Metrics when enabled,
+NullMetrics (same methods, does nothing) otherwise, so no call site needs an `if`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bridge.config.reader import Section
+from bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+PREFIX = "listserv_bridge"
+DEFAULT_LISTEN = "127.0.0.1:9464"
+# Cycle durations: a quiet cycle takes well under a second, a backlog or a slow server minutes.
+CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+INSTALL_HINT = "pip install 'listserv-bridge[metrics]' (or: pip install prometheus_client)"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """"127.0.0.1:9464" or "[::1]:9464" -> (host, port); ValueError unless host is loopback."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"expected HOST:PORT such as {DEFAULT_LISTEN}, got {text!r}")
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        host = "127.0.0.1"  # bind an address, not a name that resolves to who knows what
+    check_loopback(host)
+    return host, int(port_text)
+
+
+def check_loopback(host: str) -> None:
+    """Metrics tell anyone who can read them how the bridge is doing: never off the machine."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IP address; use 127.0.0.1 or [::1]") from None
+    if not loopback:
+        raise ValueError(f"{host} is not a loopback address; metrics are served on 127.0.0.1 or "
+                         "[::1] only (put a reverse proxy with authentication in front if needed)")
+
+
+def read_metrics(sec: Section) -> MetricsSettings:
+    """The [metrics] table: enabled (false), listen ("127.0.0.1:9464")."""
+    enabled = sec.boolean("enabled", False)
+    listen = sec.string("listen", DEFAULT_LISTEN)
+    sec.finish()
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        sec.problems.append(f"{sec.key('listen')}: {exc}")
+        host, port = parse_listen(DEFAULT_LISTEN)
+    return MetricsSettings(enabled=enabled, host=host, port=port)
+
+
+class MetricsSink(Protocol):
+    """What the daemon reports; counts are the number of new items since the last call."""
+
+    def ingested(self, count: int) -> None: ...
+    def problems(self, count: int) -> None: ...
+    def published(self, count: int = 1) -> None: ...
+    def set_posts_held(self, count: int) -> None: ...
+    def replies_fetched(self, count: int) -> None: ...
+    def set_replies_held(self, count: int) -> None: ...
+    def relays_sent(self, count: int = 1) -> None: ...
+    def relay_failed(self, count: int = 1) -> None: ...
+    def observe_cycle(self, seconds: float) -> None: ...
+    def stage_succeeded(self, stage: str, now: datetime) -> None: ...
+    def stage_failed(self, stage: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class NullMetrics:
+    """Metrics switched off: every report is dropped."""
+
+    def ingested(self, count: int) -> None:
+        pass
+
+    def problems(self, count: int) -> None:
+        pass
+
+    def published(self, count: int = 1) -> None:
+        pass
+
+    def set_posts_held(self, count: int) -> None:
+        pass
+
+    def replies_fetched(self, count: int) -> None:
+        pass
+
+    def set_replies_held(self, count: int) -> None:
+        pass
+
+    def relays_sent(self, count: int = 1) -> None:
+        pass
+
+    def relay_failed(self, count: int = 1) -> None:
+        pass
+
+    def observe_cycle(self, seconds: float) -> None:
+        pass
+
+    def stage_succeeded(self, stage: str, now: datetime) -> None:
+        pass
+
+    def stage_failed(self, stage: str) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def _client() -> Any:
+    try:  # by name: mypy and the core install need not have the optional package
+        return importlib.import_module("prometheus_client")
+    except ImportError:
+        raise ConfigError([f"metrics.enabled: needs the prometheus_client package: {INSTALL_HINT}"]) \
+            from None
+
+
+class Metrics:
+    """Prometheus metrics in a registry of their own, served over HTTP once start() is called."""
+
+    def __init__(self, stages: Sequence[str] = ()) -> None:
+        pc = _client()
+        self.registry = reg = pc.CollectorRegistry()
+        pc.ProcessCollector(registry=reg)  # memory, CPU, open files, start time
+
+        def counter(name: str, doc: str, labels: Sequence[str] = ()) -> Any:
+            return pc.Counter(name, doc, labels, namespace=PREFIX, registry=reg)
+
+        def gauge(name: str, doc: str, labels: Sequence[str] = ()) -> Any:
+            return pc.Gauge(name, doc, labels, namespace=PREFIX, registry=reg)
+
+        self._ingested = counter("messages_ingested", "List messages stored.")
+        self._problems = counter("problems", "Messages recorded as problems (unparsable, oversized).")
+        self._published = counter("posts_published", "Posts confirmed on X.")
+        self._posts_held = gauge("posts_held", "Posts held for the admin (`release`).")
+        self._fetched = counter("replies_fetched", "Replies read from X and stored.")
+        self._replies_held = gauge("replies_held", "Replies held for moderation (`moderate`).")
+        self._relays = counter("relays_sent", "Relay emails accepted by the SMTP server.")
+        self._relay_failures = counter("relay_failures", "Relay emails that failed to send.")
+        self._cycle = pc.Histogram("cycle_seconds", "Duration of one daemon cycle.",
+                                   namespace=PREFIX, registry=reg, buckets=CYCLE_BUCKETS)
+        self._last_success = gauge("last_success_timestamp_seconds",
+                                   "When each stage last completed (Unix time).", ["stage"])
+        self._stage_errors = counter("stage_errors", "Failed runs of each stage.", ["stage"])
+        for stage in stages:  # present (as 0) before the first error, so rate() works at once
+            self._stage_errors.labels(stage=stage)
+        self._server: WSGIServer | None = None
+
+    @classmethod
+    def start(cls, host: str, port: int, stages: Sequence[str] = ()) -> Metrics:
+        """Metrics served at http://HOST:PORT/metrics; port 0 picks a free port (see .port)."""
+        try:
+            check_loopback(host)
+        except ValueError as exc:
+            raise ConfigError([f"metrics.listen: {exc}"]) from None
+        metrics = cls(stages)
+        try:
+            server, _thread = _client().start_http_server(port, addr=host, registry=metrics.registry)
+        except OSError as exc:
+            raise ConfigError([f"metrics.listen: cannot listen on {host}:{port}: {exc.strerror}"]) \
+                from None
+        metrics._server = server
+        return metrics
+
+    @property
+    def port(self) -> int | None:
+        return None if self._server is None else int(self._server.server_address[1])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def ingested(self, count: int) -> None:
+        self._ingested.inc(count)
+
+    def problems(self, count: int) -> None:
+        self._problems.inc(count)
+
+    def published(self, count: int = 1) -> None:
+        self._published.inc(count)
+
+    def set_posts_held(self, count: int) -> None:
+        self._posts_held.set(count)
+
+    def replies_fetched(self, count: int) -> None:
+        self._fetched.inc(count)
+
+    def set_replies_held(self, count: int) -> None:
+        self._replies_held.set(count)
+
+    def relays_sent(self, count: int = 1) -> None:
+        self._relays.inc(count)
+
+    def relay_failed(self, count: int = 1) -> None:
+        self._relay_failures.inc(count)
+
+    def observe_cycle(self, seconds: float) -> None:
+        self._cycle.observe(seconds)
+
+    def stage_succeeded(self, stage: str, now: datetime) -> None:
+        self._last_success.labels(stage=stage).set(now.timestamp())
+
+    def stage_failed(self, stage: str) -> None:
+        self._stage_errors.labels(stage=stage).inc()
+
+
+def start_metrics(settings: MetricsSettings, stages: Sequence[str] = ()) -> MetricsSink:
+    """What the daemon reports to: a served Metrics when enabled, else NullMetrics."""
+    if not settings.enabled:
+        return NullMetrics()
+    return Metrics.start(settings.host, settings.port, stages)

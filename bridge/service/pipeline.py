@@ -1,0 +1,231 @@
+"""The orchestrator: one cycle runs the stages in order (ingest, publish, replies, relay), each
+behind its own exception boundary, and says when the next cycle is needed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from bridge.adapters.imap import ImapMailbox
+from bridge.config.settings import Config
+from bridge.decide.planner import Drafter, plan_threads
+from bridge.errors import TransientError
+from bridge.mail.echo import EchoSettings
+from bridge.model import ThreadView
+from bridge.service.metrics import MetricsSink, NullMetrics
+from bridge.stages.ingest import IngestPolicy, IngestReport, store_batch
+from bridge.stages.publish import Publisher, publish_due, reconcile_pending
+from bridge.stages.relay import MailSender, echo_settings, relay_approved
+from bridge.stages.replies import ReplySource, next_poll_at, poll_replies, posts_in_window
+from bridge.store import posts as postrows
+from bridge.store.db import Store, to_epoch
+from bridge.store.mail import MailStore
+
+log = structlog.get_logger()
+
+STAGES = ("ingest", "publish", "replies", "relay")
+MAX_SLEEP = timedelta(minutes=15)  # re-check at least this often, whatever is scheduled
+MIN_SLEEP = timedelta(seconds=1)  # never spin: even "due now" waits this long (or for mail)
+
+
+@dataclass
+class Services:
+    """The outside world, built from config by the CLI; None where a stage is not configured."""
+
+    mailbox: ImapMailbox | None = None
+    publisher: Publisher | None = None
+    reply_source: ReplySource | None = None
+    sender: MailSender | None = None
+
+
+@dataclass
+class CycleReport:
+    ingested: int = 0
+    published: int = 0
+    replies: int = 0
+    relayed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    next_wake: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Bridge:
+    """Runs cycles over one store with one set of services."""
+
+    def __init__(self, config: Config, store: Store, services: Services,
+                 clock: Callable[[], float] = time.monotonic,
+                 metrics: MetricsSink | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.services = services
+        self.mailstore = MailStore(store, subject_window=config.ingest.subject_window)
+        self.drafter = Drafter(config.compose, config.links)
+        self.clock = clock
+        self.metrics: MetricsSink = metrics or NullMetrics()
+        # The matcher's incremental state: threads touched by new mail, and waiting threads with
+        # their due time. Only those are planned again; the first cycle plans every active thread.
+        self._touched: set[int] = set()
+        self._waiting: dict[int, datetime] | None = None  # None: not planned yet (full pass due)
+        self._publish_after: datetime | None = None  # retry or periodic check of queued rows
+        self._me_id: str | None = None
+        self._echo: EchoSettings | None = None
+
+    def policy(self, now: datetime) -> IngestPolicy:
+        addresses = frozenset({self.config.list.address}) if self.config.list.address else frozenset()
+        if self._echo is None and self.config.relay is not None:
+            self._echo = echo_settings(self.store, self.config.relay)  # reads the key once
+        return IngestPolicy(body_since=now - self.config.ingest.body_window,
+                            list_id=self.config.list.list_id, list_addresses=addresses, echo=self._echo)
+
+    def cycle(self, now: datetime, skip: frozenset[str] = frozenset()) -> CycleReport:
+        """One pass of every stage (but `skip`); a failing stage is logged and recorded, the others
+        still run."""
+        report = CycleReport()
+        started = self.clock()
+        for stage, run in (("ingest", self._ingest), ("publish", self._publish),
+                           ("replies", self._replies), ("relay", self._relay)):
+            if stage in skip:
+                continue
+            try:
+                run(now, report)
+            except Exception as exc:  # the exception boundary of one stage
+                report.errors[stage] = f"{type(exc).__name__}: {exc}"
+                log.error("stage_failed", stage=stage, error=report.errors[stage],
+                          transient=isinstance(exc, TransientError))
+        report.next_wake = self._next_wake(now)
+        self._record(report, now)  # one transaction for the cycle's bookkeeping
+        self._report_metrics(report, now, self.clock() - started)
+        log.info("cycle_finished", ingested=report.ingested, published=report.published,
+                 replies=report.replies, relayed=report.relayed, errors=len(report.errors),
+                 seconds=round(self.clock() - started, 4), next_wake=report.next_wake.isoformat())
+        return report
+
+    # -- stages ------------------------------------------------------------------------------
+    def _ingest(self, now: datetime, report: CycleReport) -> None:
+        mailbox = self.services.mailbox
+        if mailbox is None:
+            return
+        total = IngestReport()
+        policy = self.policy(now)
+        cursor = self.store.get_cursor(mailbox.folder)
+        for batch in mailbox.fetch_new(cursor):
+            total.add(store_batch(self.mailstore, batch.mails, policy, batch.cursor, batch.oversized))
+        report.ingested = total.stored
+        self._touched |= total.threads
+        if total.stored:
+            log.info("mail_ingested", **total.as_dict())
+
+    def _publish(self, now: datetime, report: CycleReport) -> None:
+        publisher = self.services.publisher
+        if publisher is None:
+            return
+        settings = self.config.publish
+        reconcile_pending(self.store, publisher, settings, now)
+        threads = self._threads_to_plan(now)
+        if threads is None:
+            return  # nothing new, nothing falls due, no retry: matching would change nothing
+        plans = plan_threads(threads, now, self.config.matcher, self.drafter,
+                             postrows.posted_roots(self.store)) if threads else []
+        result = publish_due(self.store, plans, publisher, settings, now)
+        report.published = len(result.published) + len(result.dry_run)
+        waiting = self._waiting if self._waiting is not None else {}
+        for plan in plans:
+            waiting.pop(plan.thread.thread_id, None)
+            if plan.waiting and plan.decision.due_at is not None:
+                waiting[plan.thread.thread_id] = plan.decision.due_at
+        self._waiting, self._touched = waiting, set()
+        self._publish_after = min(filter(None, (result.next_attempt_at, now + MAX_SLEEP)))
+
+    def _threads_to_plan(self, now: datetime) -> list[ThreadView] | None:
+        """Which threads to decide now: all active ones once, then only what changed or fell due."""
+        if self._waiting is None:
+            return list(self.mailstore.threads(active_since=now - self.config.matcher.max_age))
+        due = {tid for tid, at in self._waiting.items() if at <= now}
+        retry = self._publish_after is not None and now >= self._publish_after
+        if not (self._touched or due or retry):
+            return None
+        views = (self.mailstore.thread(tid) for tid in sorted(self._touched | due))
+        return [v for v in views if v is not None]
+
+    def _replies(self, now: datetime, report: CycleReport) -> None:
+        source, publisher = self.services.reply_source, self.services.publisher
+        if source is None or publisher is None:
+            return
+        if self._me_id is None:
+            self._me_id = self._account_id()
+        poll = poll_replies(self.store, source, self._me_id, self.config.replies,
+                            self.config.moderation, now)
+        report.replies = sum(poll.stored.values())
+
+    def _account_id(self) -> str:
+        me = getattr(self.services.reply_source, "me", None)
+        if me is None:
+            raise TransientError("reply source cannot tell our account id")
+        return str(me().id)
+
+    def _relay(self, now: datetime, report: CycleReport) -> None:
+        if self.services.sender is None or self.config.relay is None:
+            return
+        result = relay_approved(self.store, self.services.sender, self.config.relay, now)
+        report.relayed = result.sent
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _next_wake(self, now: datetime) -> datetime:
+        times = [now + MAX_SLEEP]
+        if self.services.publisher is not None:
+            times += [t for t in (self._publish_after, *(self._waiting or {}).values()) if t]
+        if self.services.reply_source is not None and posts_in_window(
+                self.store.conn, self.config.replies.reply_window, now):
+            due, _ = next_poll_at(self.store.conn, self.config.replies, now)
+            times.append(due)
+        row = self.store.conn.execute(
+            "SELECT MIN(next_attempt_at) FROM relays WHERE status = 'pending'").fetchone()
+        if row[0] is not None and self.services.sender is not None:
+            times.append(datetime.fromtimestamp(int(row[0]), now.tzinfo))
+        return max(now + MIN_SLEEP, min(times))
+
+    def _report_metrics(self, report: CycleReport, now: datetime, seconds: float) -> None:
+        sink = self.metrics
+        sink.observe_cycle(seconds)
+        sink.ingested(report.ingested)
+        sink.published(report.published)
+        sink.replies_fetched(report.replies)
+        sink.relays_sent(report.relayed)
+        for stage in STAGES:
+            if stage in report.errors:
+                sink.stage_failed(stage)
+            else:
+                sink.stage_succeeded(stage, now)
+
+    def _record(self, report: CycleReport, now: datetime) -> None:
+        epoch = to_epoch(now)
+        with self.store.transaction() as conn:
+            for stage in STAGES:
+                error = report.errors.get(stage)
+                if error is None:
+                    conn.execute(
+                        "INSERT INTO stage_status(stage, last_ok_at) VALUES (?, ?) ON CONFLICT(stage) "
+                        "DO UPDATE SET last_ok_at = excluded.last_ok_at", (stage, epoch))
+                else:
+                    conn.execute(
+                        "INSERT INTO stage_status(stage, last_error, last_error_at, errors) "
+                        "VALUES (?, ?, ?, 1) ON CONFLICT(stage) DO UPDATE SET last_error = "
+                        "excluded.last_error, last_error_at = excluded.last_error_at, "
+                        "errors = errors + 1", (stage, error[:500], epoch))
+            self._set_state("last_cycle_at", str(epoch))
+            if report.ok:
+                self._set_state("last_ok_cycle_at", str(epoch))
+            if self._waiting:
+                self._set_state("next_due_at", str(to_epoch(min(self._waiting.values()))))
+
+    def _set_state(self, key: str, value: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("INSERT INTO daemon_state(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                         "DO UPDATE SET value = excluded.value", (key, value))

@@ -1,0 +1,1 @@
+"""The pipeline's stages: each commits its rows together with its cursor."""

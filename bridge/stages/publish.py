@@ -1,0 +1,363 @@
+"""Publish due posts exactly once: a pending row before the call, reconciliation after any doubt.
+
+A post row moves held -> queued -> pending -> confirmed (see migrations/004). X has no
+idempotency key, so a post whose outcome is unknown (timeout, 5xx, reset, a crash) is looked up
+among the account's own posts by its link before it is ever sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol, TextIO
+
+import structlog
+
+from bridge.adapters.x_client import DuplicatePost, RateLimited
+from bridge.decide.caps import PublishSettings, Slot, plan_slot, price_of
+from bridge.decide.planner import Plan
+from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
+from bridge.store import posts as rows
+from bridge.store.db import Store, from_epoch
+from bridge.store.posts import Candidate, PostRow, posted_roots, posting_state, posts_today, spend_this_month
+
+RECONCILE_SLACK = timedelta(minutes=10)  # clock skew between us and X
+DUPLICATE_LOOKBACK = timedelta(days=7)  # X refused "duplicate content": search this far back
+RATE_LIMIT_FALLBACK = timedelta(minutes=15)  # a 429 without a reset header: X's window length
+RATE_LIMIT_PAST_RESET = timedelta(seconds=30)  # a 429 whose reset time has already passed
+SURPRISE_SLACK = timedelta(minutes=30)  # stored this long after its due time: it came as a surprise
+RETRY_DELAY = timedelta(minutes=5)  # after a failure that surely did not post (connect refused)
+
+log = structlog.get_logger(__name__)
+
+__all__ = [  # the status functions live in postrows; callers import them from here
+    "PublishReport", "Publisher", "ReconcileReport", "posted_roots", "posting_state", "posts_today",
+    "publish_due", "reconcile_pending", "release_held", "resume_posting", "run_release",
+    "spend_this_month",
+]
+
+
+class Publisher(Protocol):
+    """One network account the bridge posts to."""
+
+    def publish(self, text: str) -> str:
+        """Post `text`; the new post's id. Raises the adapter's errors (see bridge.adapters.x_client)."""
+        ...
+
+    def find_post(self, link: str, since: datetime) -> str | None:
+        """The id of this account's post carrying `link`, posted since `since`; None if none."""
+        ...
+
+    def check_auth(self) -> str:
+        """Prove the credentials work (X: GET /2/users/me); the account's name. Raises AuthError."""
+        ...
+
+
+@dataclass
+class PublishReport:
+    """What one publish_due call did; `blocked`/`next_attempt_at` say why and until when it stopped."""
+
+    published: list[tuple[str, str]] = field(default_factory=list)  # (root_id, post_id)
+    dry_run: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # outcome unknown: reconciled later
+    queued: list[str] = field(default_factory=list)  # surely not posted: tried again later
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (root_id, reason)
+    next_attempt_at: datetime | None = None
+    blocked: str = ""
+    suspended: str = ""
+
+
+@dataclass
+class ReconcileReport:
+    confirmed: list[tuple[str, str]] = field(default_factory=list)  # (root_id, post_id)
+    requeued: list[str] = field(default_factory=list)  # not on X after the window: send again
+    waiting: list[str] = field(default_factory=list)  # not found yet, or X could not be asked
+    suspended: str = ""
+
+
+def publish_due(
+    store: Store, plans: Sequence[Plan], publisher: Publisher, settings: PublishSettings,
+    now: datetime,
+) -> PublishReport:
+    """Post released (queued) rows, then due plans, within the caps; hold a mass of new ones."""
+    _require_autocommit(store)
+    report = PublishReport()
+    if _gate_closed(store, now, report):
+        return report
+    candidates = rows.queued_candidates(store, now) + _new_candidates(store, plans, settings, now,
+                                                                      report)
+    for candidate in candidates:
+        slot = _slot(store, candidate, now, settings)
+        if slot.at > now:
+            report.next_attempt_at, report.blocked = slot.at, slot.reason
+            log.info("post_deferred", root=candidate.root_id, until=slot.at.isoformat(),
+                     reason=slot.reason)
+            break
+        if settings.dry_run:
+            rows.record_dry_run(store, candidate, now)
+            report.dry_run.append(candidate.root_id)
+            log.info("post_dry_run", root=candidate.root_id, text=candidate.text)
+            continue
+        if not _send(store, publisher, candidate, now, report):
+            break
+    log.info("posts_published", published=len(report.published), dry_run=len(report.dry_run),
+             held=len(report.held), pending=len(report.pending), queued=len(report.queued),
+             failed=len(report.failed), blocked=report.blocked, suspended=report.suspended)
+    return report
+
+
+def reconcile_pending(
+    store: Store, publisher: Publisher, settings: PublishSettings, now: datetime
+) -> ReconcileReport:
+    """Settle every pending row due a check: found on X -> confirmed; still absent once the
+    reconcile window since its last call has passed -> queued, and publish_due sends it again
+    (same text) within the caps. Call it before publish_due in each cycle and at start."""
+    _require_autocommit(store)
+    report = ReconcileReport()
+    state = rows.posting_state(store)
+    if state.suspended_reason or settings.dry_run:
+        report.suspended = state.suspended_reason
+        return report
+    for row in rows.pending_rows(store, now):
+        if not _reconcile_row(store, publisher, row, settings, now, report):
+            break
+    if report.confirmed or report.requeued or report.waiting:
+        log.info("posts_reconciled", confirmed=len(report.confirmed),
+                 requeued=len(report.requeued), waiting=len(report.waiting))
+    return report
+
+
+def release_held(
+    store: Store, root_ids: Collection[str] | Literal["all"], now: datetime
+) -> list[str]:
+    """The admin's release of held posts: they become queued and go out within the caps."""
+    if isinstance(root_ids, str) and root_ids != "all":
+        root_ids = [root_ids]  # one id, not its characters
+    released = rows.release_held(store, None if root_ids == "all" else list(root_ids), now)
+    for root in released:
+        log.info("post_released", root=root)
+    return released
+
+
+def run_release(
+    db_path: str, root_ids: Sequence[str], release_all: bool, out: TextIO,
+    now: datetime | None = None,
+) -> int:
+    """CLI: without ids, list held posts; else release them (or all). 1 if an id was not held."""
+    store = Store.open(db_path)
+    try:
+        if not root_ids and not release_all:
+            held = rows.rows_with_status(store, "held")
+            for row in held:
+                out.write(f"{row.root_id}\t{from_epoch(row.created_at):%Y-%m-%d %H:%M}Z\t{row.reason}\n")
+            out.write(f"{len(held)} held post(s)\n")
+            return 0
+        released = release_held(store, "all" if release_all else root_ids, now or datetime.now(UTC))
+    finally:
+        store.close()
+    missing = [r for r in root_ids if r not in released]
+    for root in missing:
+        out.write(f"not held: {root}\n")
+    out.write(f"released {len(released)} post(s); they go out within the caps\n")
+    return 1 if missing else 0
+
+
+def resume_posting(store: Store, publisher: Publisher, now: datetime) -> bool:
+    """Lift an auth suspension once the credentials work again (the daemon calls it at start)."""
+    state = rows.posting_state(store)
+    if not state.suspended_reason:
+        return True
+    try:
+        account = publisher.check_auth()
+    except BridgeError as exc:
+        log.error("posting_still_suspended", reason=state.suspended_reason, error=str(exc))
+        return False
+    rows.set_suspended(store, "", now)
+    log.info("posting_resumed", account=account)
+    return True
+
+
+def _require_autocommit(store: Store) -> None:
+    # The pending row must be durable before the call: an outer transaction would defer it.
+    if store.conn.in_transaction:
+        raise RuntimeError("publishing must not run inside an open transaction")
+
+
+def _gate_closed(store: Store, now: datetime, report: PublishReport) -> bool:
+    state = rows.posting_state(store)
+    if state.suspended_reason:
+        report.suspended = state.suspended_reason
+        log.error("posting_suspended", reason=state.suspended_reason)
+        return True
+    if state.blocked_until and now < from_epoch(state.blocked_until):
+        report.next_attempt_at = from_epoch(state.blocked_until)
+        report.blocked = state.blocked_reason
+        return True
+    return False
+
+
+def _new_candidates(
+    store: Store, plans: Sequence[Plan], settings: PublishSettings, now: datetime,
+    report: PublishReport,
+) -> list[Candidate]:
+    """Due plans not yet in `posts`. The mass-new guard holds them when more than the threshold
+    are surprises: questions the bridge learned of only after they were already due (a mailbox
+    resync, a new folder, a backfill). A backlog it saw coming (quiet hours, caps) is no surprise."""
+    known = rows.posted_roots(store)
+    due = [p for p in plans if p.due and p.draft is not None and p.draft.root_id not in known]
+    new = [Candidate(p.draft.root_id, p.thread.thread_id, p.draft.text, p.draft.link, False)
+           for p in due if p.draft is not None]
+    threshold = settings.mass_new_threshold
+    surprises = _surprises(store, due)
+    if threshold and len(surprises) > threshold:
+        held = [c for c in new if c.root_id in surprises]
+        reason = (f"mass-new guard: {len(held)} threads were already due when they arrived "
+                  f"(threshold {threshold}); release to post")
+        report.held.extend(rows.hold(store, held, reason, now))
+        log.warning("posts_held", count=len(report.held), threshold=threshold)
+        return [c for c in new if c.root_id not in surprises]
+    return new
+
+
+def _surprises(store: Store, plans: Sequence[Plan]) -> set[str]:
+    """Roots first stored after (or unknown until) their due time, with a cycle's slack."""
+    found: set[str] = set()
+    for plan in plans:
+        row = store.conn.execute("SELECT ingested_at FROM messages WHERE message_id = ?",
+                                 (plan.thread.root.message_id,)).fetchone()
+        due_at = plan.decision.due_at
+        if row is None or due_at is None or from_epoch(int(row[0])) > due_at + SURPRISE_SLACK:
+            found.add(plan.thread.root.message_id)
+    return found
+
+
+def _slot(store: Store, candidate: Candidate, now: datetime, settings: PublishSettings) -> Slot:
+    history = rows.slot_history(store, now - timedelta(days=3), settings.dry_run)
+    spent = rows.month_spend(store, now, settings, settings.dry_run)
+    return plan_slot(history, spent, price_of(candidate.link, settings), now, settings)
+
+
+def _send(
+    store: Store, publisher: Publisher, candidate: Candidate, now: datetime, report: PublishReport
+) -> bool:
+    """Pending row (committed) -> the call -> confirmed. False: stop posting this cycle."""
+    root = candidate.root_id
+    rows.mark_pending(store, candidate, now)
+    try:
+        post_id = publisher.publish(candidate.text)
+    except RateLimited as exc:
+        until = _rate_limit_until(exc, now)
+        rows.requeue(store, root, until, str(exc))
+        rows.set_blocked(store, until, "rate limited by X", now)
+        report.queued.append(root)
+        report.next_attempt_at, report.blocked = until, "rate limited by X"
+        log.warning("post_rate_limited", root=root, until=until.isoformat())
+        return False
+    except DuplicatePost as exc:
+        return _settle_duplicate(store, publisher, candidate, str(exc), now, report)
+    except AuthError as exc:
+        rows.requeue(store, root, now, str(exc))
+        report.queued.append(root)
+        report.suspended = _suspend(store, str(exc), now)
+        return False
+    except PermanentError as exc:
+        rows.fail(store, root, str(exc))
+        report.failed.append((root, str(exc)))
+        log.error("post_refused", root=root, error=str(exc))
+        return True
+    except TransientError as exc:
+        _after_transient(store, root, exc, now, report)
+        return False
+    rows.confirm(store, root, post_id, now)
+    report.published.append((root, post_id))
+    log.info("post_published", network="x", post_id=post_id, root=root)
+    return True
+
+
+def _after_transient(
+    store: Store, root: str, exc: TransientError, now: datetime, report: PublishReport
+) -> None:
+    if getattr(exc, "ambiguous", True):  # unknown errors count as "may have posted"
+        rows.note_error(store, root, now, str(exc))
+        report.pending.append(root)
+        log.warning("post_outcome_unknown", root=root, error=str(exc))
+        return
+    rows.requeue(store, root, now + RETRY_DELAY, str(exc))
+    report.queued.append(root)
+    log.warning("post_not_sent", root=root, error=str(exc))
+
+
+def _settle_duplicate(
+    store: Store, publisher: Publisher, candidate: Candidate, error: str, now: datetime,
+    report: PublishReport,
+) -> bool:
+    """X says this text is already posted: find that post; the text is never altered."""
+    root = candidate.root_id
+    try:
+        found = publisher.find_post(candidate.link, now - DUPLICATE_LOOKBACK)
+    except BridgeError as exc:  # stays pending: reconciliation looks again
+        rows.note_error(store, root, now, f"{error}; lookup failed: {exc}")
+        report.pending.append(root)
+        if isinstance(exc, AuthError):
+            report.suspended = _suspend(store, str(exc), now)
+        return False
+    if found is None:
+        reason = f"{error}; no post with this link found on the account"
+        rows.fail(store, root, reason)
+        report.failed.append((root, reason))
+        log.error("post_duplicate_unmatched", root=root)
+        return True
+    rows.confirm(store, root, found, now)
+    report.published.append((root, found))
+    log.info("post_duplicate_reconciled", network="x", post_id=found, root=root)
+    return True
+
+
+def _reconcile_row(
+    store: Store, publisher: Publisher, row: PostRow, settings: PublishSettings, now: datetime,
+    report: ReconcileReport,
+) -> bool:
+    """One pending row; False stops this round (X is failing or posting is suspended)."""
+    try:
+        found = publisher.find_post(row.link, from_epoch(row.created_at) - RECONCILE_SLACK)
+    except AuthError as exc:
+        report.suspended = _suspend(store, str(exc), now)
+        return False
+    except (TransientError, PermanentError) as exc:
+        later = exc.reset_at if isinstance(exc, RateLimited) and exc.reset_at else now + RETRY_DELAY
+        rows.defer(store, row.root_id, max(later, now))
+        report.waiting.append(row.root_id)
+        log.warning("post_reconcile_failed", root=row.root_id, error=str(exc))
+        return False
+    if found is not None:
+        rows.confirm(store, row.root_id, found, now)
+        report.confirmed.append((row.root_id, found))
+        log.info("post_reconciled", network="x", post_id=found, root=row.root_id)
+        return True
+    window_end = from_epoch(row.attempted_at) + settings.reconcile_window
+    if now >= window_end:
+        rows.requeue(store, row.root_id, now, "not found on X after an unconfirmed attempt")
+        report.requeued.append(row.root_id)
+        log.warning("post_not_found_requeued", root=row.root_id, attempts=row.attempts)
+    else:
+        rows.defer(store, row.root_id, window_end)
+        report.waiting.append(row.root_id)
+    return True
+
+
+def _rate_limit_until(exc: RateLimited, now: datetime) -> datetime:
+    """When to post again after a 429: X's reset; a reset already past (clock skew, or the window
+    just turned) means soon; no reset header at all means X's whole window."""
+    if exc.reset_at is None:
+        return now + RATE_LIMIT_FALLBACK
+    return max(exc.reset_at, now + RATE_LIMIT_PAST_RESET)
+
+
+def _suspend(store: Store, error: str, now: datetime) -> str:
+    reason = f"posting suspended: auth failed: {error}"
+    rows.set_suspended(store, reason, now)
+    log.error("posting_suspended", reason=reason,
+              hint="fix the [x] credentials and restart; other stages keep running")
+    return reason

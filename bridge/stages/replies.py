@@ -1,0 +1,281 @@
+"""Picking up replies to our posts on X: when to poll (interval, read budget, X's rate limit),
+what to read (mentions since the last seen id, and recent search per conversation), and storing
+each reply once with its moderation decision. The bridge only reads on X; it never replies.
+
+A poll reads first and then writes everything in one transaction: the replies, their decisions,
+the since-ids that cover them and the poll's own row. A crash before the commit leaves the
+cursors where they were, so the next poll reads the same replies again and stores them once.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from bridge.adapters.x_client import RateLimited, XPost
+from bridge.config.reader import Section
+from bridge.decide.moderation import (
+    AUTOMATIC,
+    ModerationSettings,
+    ReplyCandidate,
+    moderate,
+    recent_counts,
+    record_decision,
+)
+from bridge.errors import BridgeError, TransientError
+from bridge.store.db import Store, from_epoch, to_epoch
+
+log = structlog.get_logger(__name__)
+MENTIONS = "mentions"
+_DAY = timedelta(days=1)
+_TCO = re.compile(r"https://t\.co/[A-Za-z0-9]+")
+
+
+class ReplySource(Protocol):
+    """What the poller needs from X (bridge.adapters.x_client.XClient has it)."""
+
+    def mentions(self, user_id: str, since_id: str | None) -> list[XPost]: ...
+
+    def search_conversation(self, conversation_id: str, since_id: str | None) -> list[XPost]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplySettings:
+    reply_window: timedelta = timedelta(days=7)  # how long after posting we look for replies
+    min_poll_interval: timedelta = timedelta(minutes=15)
+    daily_read_budget: int = 500  # posts read from X per rolling 24 hours (~$0.001 each)
+    use_search: bool = True  # also search each conversation (finds replies to replies)
+
+
+@dataclass(frozen=True, slots=True)
+class OurPost:
+    root_id: str  # the question's Message-ID
+    post_id: str
+    confirmed_at: datetime
+
+
+@dataclass
+class PollReport:
+    polled: bool
+    reason: str  # why no poll happened, or how it ended ("ok", "rate limited ...")
+    next_poll_at: datetime | None = None
+    calls: int = 0
+    reads: int = 0
+    stored: dict[str, int] = field(default_factory=dict)  # status -> new replies
+    duplicates: int = 0
+    ignored: int = 0
+
+
+def read_replies(sec: Section) -> ReplySettings:
+    """The [replies] table; every key optional."""
+    d = ReplySettings()
+    cfg = ReplySettings(
+        reply_window=sec.duration("reply_window", "7d"),
+        min_poll_interval=sec.duration("min_poll_interval", "15m"),
+        daily_read_budget=sec.integer("daily_read_budget", d.daily_read_budget, 1, 10_000_000),
+        use_search=sec.boolean("use_search", d.use_search),
+    )
+    if cfg.min_poll_interval < timedelta(seconds=5):
+        sec.problems.append(f"{sec.key('min_poll_interval')}: must be at least 5s")
+    if not timedelta(hours=1) <= cfg.reply_window <= timedelta(days=30):
+        sec.problems.append(f"{sec.key('reply_window')}: must be between 1h and 30d")
+    sec.finish()
+    return cfg
+
+
+# -- when ------------------------------------------------------------------------------------
+def posts_in_window(conn: sqlite3.Connection, window: timedelta, now: datetime) -> list[OurPost]:
+    rows = conn.execute(
+        "SELECT root_id, post_id, confirmed_at FROM posts WHERE status = 'confirmed' "
+        "AND post_id IS NOT NULL AND confirmed_at >= ? ORDER BY confirmed_at",
+        (to_epoch(now - window),)).fetchall()
+    return [OurPost(str(r[0]), str(r[1]), from_epoch(int(r[2]))) for r in rows]
+
+
+def next_poll_at(conn: sqlite3.Connection, settings: ReplySettings,
+                 now: datetime) -> tuple[datetime, str]:
+    """The earliest time a poll may run (after the interval, X's reset, within the read
+    budget) and what holds it back."""
+    due, why = now, ""
+    last = conn.execute("SELECT polled_at, retry_at FROM reply_polls ORDER BY id DESC LIMIT 1"
+                        ).fetchone()
+    if last is not None:
+        due, why = max((due, why), (from_epoch(int(last[0])) + settings.min_poll_interval,
+                                    "minimum poll interval"))
+        if last[1] is not None:
+            due, why = max((due, why), (from_epoch(int(last[1])), "rate limited by X"))
+    since = to_epoch(now - _DAY)
+    reads = int(conn.execute("SELECT COALESCE(SUM(reads), 0) FROM reply_polls WHERE polled_at > ?",
+                             (since,)).fetchone()[0])
+    if reads >= settings.daily_read_budget:
+        # wait until enough of the last 24 hours' reads have aged out of the window
+        spare, freed_at = reads - settings.daily_read_budget, now + _DAY
+        for at, count in conn.execute("SELECT polled_at, reads FROM reply_polls WHERE polled_at > ?"
+                                      " AND reads > 0 ORDER BY polled_at", (since,)):
+            spare -= int(count)
+            freed_at = from_epoch(int(at)) + _DAY
+            if spare < 0:
+                break
+        due, why = max((due, why), (freed_at, f"read budget spent ({reads} posts in 24h)"))
+    return due, why
+
+
+# -- what ------------------------------------------------------------------------------------
+def poll_replies(store: Store, client: ReplySource, me_id: str, settings: ReplySettings,
+                 moderation: ModerationSettings, now: datetime) -> PollReport:
+    """One poll if one is due; new replies are stored with their moderation decision."""
+    posts = posts_in_window(store.conn, settings.reply_window, now)
+    if not posts:
+        return PollReport(False, "no post within its reply window")
+    due, why = next_poll_at(store.conn, settings, now)
+    if due > now:
+        return PollReport(False, f"not due: {why}", next_poll_at=due)
+    report = PollReport(True, "ok")
+    fetched: list[tuple[str, list[XPost]]] = []
+    failure: BridgeError | None = None
+    try:
+        for source, call in _plan_calls(store.conn, client, me_id, posts, settings.use_search):
+            report.calls += 1
+            fetched.append((source, call()))
+    except BridgeError as exc:  # keep what was read before the failure; its cursors move too
+        failure = exc
+    with store.transaction():
+        _store_fetched(store.conn, fetched, posts, me_id, moderation, now, report)
+        _record_poll(store.conn, report, failure, settings, now)
+    _log_poll(report, failure)
+    if failure is not None and not isinstance(failure, TransientError):
+        raise failure  # auth or permanent: the daemon tells the admin
+    return report
+
+
+def _plan_calls(conn: sqlite3.Connection, client: ReplySource, me_id: str,
+                posts: Sequence[OurPost], use_search: bool,
+                ) -> list[tuple[str, Callable[[], list[XPost]]]]:
+    """(cursor source, call) pairs. Without a cursor, read from our oldest post in its window:
+    a reply always has a larger id than the post it answers."""
+    cursors = {str(r[0]): str(r[1]) for r in conn.execute(
+        "SELECT source, since_id FROM reply_cursors")}
+    oldest = str(min(int(p.post_id) for p in posts))
+    since = _larger_id(cursors.get(MENTIONS), oldest)
+    calls: list[tuple[str, Callable[[], list[XPost]]]] = [
+        (MENTIONS, functools.partial(client.mentions, me_id, since))]
+    for post in posts if use_search else ():
+        source = f"search:{post.post_id}"
+        after = _larger_id(cursors.get(source), post.post_id)
+        calls.append((source, functools.partial(client.search_conversation, post.post_id, after)))
+    return calls
+
+
+def _larger_id(a: str | None, b: str) -> str:
+    return a if a is not None and int(a) > int(b) else b
+
+
+def _store_fetched(conn: sqlite3.Connection, fetched: Sequence[tuple[str, list[XPost]]],
+                   posts: Sequence[OurPost], me_id: str, moderation: ModerationSettings,
+                   now: datetime, report: PollReport) -> None:
+    by_conversation = {p.post_id: p for p in posts}
+    seen: set[str] = set()
+    for source, found in fetched:
+        report.reads += len(found)
+        for post in found:
+            ours = by_conversation.get(post.conversation_id or "")
+            if ours is None or _ignored(post, me_id):
+                report.ignored += post.id not in seen
+            elif post.id in seen or _exists(conn, post.id):
+                report.duplicates += 1
+            else:
+                status = _store_reply(conn, post, ours, moderation, now)
+                report.stored[status] = report.stored.get(status, 0) + 1
+            seen.add(post.id)
+        if found:
+            _advance_cursor(conn, source, max((p.id for p in found), key=int), now)
+
+
+def _ignored(post: XPost, me_id: str) -> bool:
+    """Our own posts and retweets are not replies."""
+    kinds = {kind for kind, _ in post.referenced}
+    return post.author_id == me_id or "retweeted" in kinds or post.text.startswith("RT @")
+
+
+def _exists(conn: sqlite3.Connection, reply_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM replies WHERE reply_id = ?", (reply_id,)).fetchone() is not None
+
+
+def _store_reply(conn: sqlite3.Connection, post: XPost, ours: OurPost,
+                 moderation: ModerationSettings, now: datetime) -> str:
+    candidate = candidate_of(post, ours.post_id)
+    decision = moderate(candidate, recent_counts(conn, candidate.author_id, ours.post_id, now),
+                        moderation, now)
+    username = post.author_username or ""
+    url = f"https://x.com/{username or 'i/web'}/status/{post.id}"
+    created = post.created_at or now
+    author_created = to_epoch(post.author_created_at) if post.author_created_at else None
+    conn.execute(
+        "INSERT INTO replies(reply_id, root_id, post_id, author_id, author_username, author_name, "
+        "author_created_at, text, url, created_at, status, reason, fetched_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (post.id, ours.root_id, ours.post_id, candidate.author_id, username,
+         post.author_name or username, author_created, candidate.text, url, to_epoch(created),
+         decision.status, decision.reason, to_epoch(now)))
+    record_decision(conn, post.id, decision, AUTOMATIC, now)
+    log.info("reply_stored", reply_id=post.id, post_id=ours.post_id, root=ours.root_id,
+             author=username, status=decision.status, reason=decision.reason)
+    return decision.status
+
+
+def candidate_of(post: XPost, post_id: str) -> ReplyCandidate:
+    return ReplyCandidate(
+        reply_id=post.id, post_id=post_id, author_id=post.author_id or "",
+        author_username=post.author_username or "", author_created_at=post.author_created_at,
+        text=reply_text(post), urls=post.expanded_urls)
+
+
+def reply_text(post: XPost) -> str:
+    """The text as people wrote it: X's HTML escapes undone and t.co links expanded (X lists
+    its URL entities in text order, so the n-th t.co link is the n-th expanded URL)."""
+    text = html.unescape(post.text)
+    if len(_TCO.findall(text)) != len(post.expanded_urls):
+        return text
+    urls = iter(post.expanded_urls)
+    return _TCO.sub(lambda _: next(urls), text)
+
+
+def _advance_cursor(conn: sqlite3.Connection, source: str, since_id: str, now: datetime) -> None:
+    conn.execute(
+        "INSERT INTO reply_cursors(source, since_id, polled_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(source) DO UPDATE SET since_id = CASE WHEN CAST(excluded.since_id AS INTEGER)"
+        " > CAST(since_id AS INTEGER) THEN excluded.since_id ELSE since_id END, "
+        "polled_at = excluded.polled_at", (source, since_id, to_epoch(now)))
+
+
+def _record_poll(conn: sqlite3.Connection, report: PollReport, failure: BridgeError | None,
+                 settings: ReplySettings, now: datetime) -> None:
+    outcome, retry_at = "ok", None
+    if isinstance(failure, RateLimited):
+        outcome = "rate_limited"
+        retry_at = failure.reset_at or now + settings.min_poll_interval
+        report.reason = f"rate limited until {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+    elif failure is not None:
+        outcome, report.reason = "failed", f"failed: {failure}"
+    conn.execute("INSERT INTO reply_polls(polled_at, calls, reads, outcome, retry_at, error) "
+                 "VALUES (?, ?, ?, ?, ?, ?)",
+                 (to_epoch(now), report.calls, report.reads, outcome,
+                  to_epoch(retry_at) if retry_at else None, str(failure or "")))
+    report.next_poll_at = next_poll_at(conn, settings, now)[0]
+
+
+def _log_poll(report: PollReport, failure: BridgeError | None) -> None:
+    fields = {"calls": report.calls, "reads": report.reads, "duplicates": report.duplicates,
+              "ignored": report.ignored, "next_poll_at": report.next_poll_at, **report.stored}
+    if failure is None:
+        log.info("replies_polled", **fields)
+    else:
+        log.warning("replies_poll_failed", reason=report.reason, **fields)

@@ -1,0 +1,216 @@
+"""Messages and threads in the store: add a parsed mail, keep thread components, read threads back."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+from bridge.mail.threading import (
+    DEFAULT_SUBJECT_WINDOW,
+    RootCandidate,
+    linked_ids,
+    pick_root,
+    subject_links,
+)
+from bridge.model import Author, Flag, Mail, ThreadView
+from bridge.store.db import Store, from_epoch, to_epoch
+
+_COLUMNS = (
+    "message_id, thread_id, parent_id, refs, subject, subject_norm, is_reply, author_name, "
+    "author_address, date, list_id, archived_at, message_id_hash, flags, body, size, "
+    "has_message_id, source, ingested_at"
+)
+_SELECT = (
+    "SELECT message_id, parent_id, refs, subject, subject_norm, is_reply, author_name, "
+    "author_address, date, list_id, archived_at, message_id_hash, flags, body, size, "
+    "has_message_id FROM messages"
+)
+
+
+def _row_to_mail(row: sqlite3.Row | tuple[object, ...]) -> Mail:
+    refs = str(row[2]).split()
+    flags = frozenset(Flag(f) for f in str(row[12]).split(",") if f)
+    return Mail(
+        message_id=str(row[0]),
+        in_reply_to=row[1] if row[1] is None else str(row[1]),
+        references=tuple(refs),
+        subject=str(row[3]),
+        subject_norm=str(row[4]),
+        is_reply_subject=bool(row[5]),
+        author=Author(str(row[6]), str(row[7])),
+        date=from_epoch(int(str(row[8]))),
+        list_id=None if row[9] is None else str(row[9]),
+        archived_at=None if row[10] is None else str(row[10]),
+        message_id_hash=None if row[11] is None else str(row[11]),
+        flags=flags,
+        body=None if row[13] is None else str(row[13]),
+        size=int(str(row[14])),
+        has_message_id=bool(row[15]),
+    )
+
+
+class MailStore:
+    """Thread-aware message storage on top of a `Store` (callers own the transaction)."""
+
+    def __init__(self, store: Store, subject_window: timedelta = DEFAULT_SUBJECT_WINDOW) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.subject_window = subject_window
+        self._dirty: set[int] = set()
+
+    def has_message(self, message_id: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM messages WHERE message_id = ?", (message_id,))
+        return row.fetchone() is not None
+
+    def has_relays(self) -> bool:
+        return bool(self.conn.execute("SELECT EXISTS(SELECT 1 FROM relays)").fetchone()[0])
+
+    def is_relay_id(self, message_id: str) -> bool:
+        """Is this the Message-ID of a relay email the bridge itself sent?"""
+        row = self.conn.execute("SELECT 1 FROM relays WHERE message_id = ?", (message_id,))
+        return row.fetchone() is not None
+
+    def add_mail(self, mail: Mail, source: str) -> int | None:
+        """Store a new message and thread it; returns its thread id, None for a duplicate."""
+        if self.has_message(mail.message_id):
+            return None
+        ids = linked_ids(mail)
+        thread_ids = self._threads_of_ids(ids) | self._threads_by_subject(mail)
+        thread_id = self._merge(thread_ids) if thread_ids else self._new_thread(mail.date)
+        self.conn.executemany(
+            "INSERT INTO id_threads(ref_id, thread_id) VALUES (?, ?) "
+            "ON CONFLICT(ref_id) DO UPDATE SET thread_id = excluded.thread_id",
+            [(i, thread_id) for i in ids],
+        )
+        self.conn.execute(
+            f"INSERT INTO messages({_COLUMNS}) VALUES ({', '.join('?' * 19)})",
+            (
+                mail.message_id, thread_id, mail.in_reply_to, " ".join(mail.references),
+                mail.subject, mail.subject_norm, int(mail.is_reply_subject), mail.author.name,
+                mail.author.address, to_epoch(mail.date), mail.list_id, mail.archived_at,
+                mail.message_id_hash, ",".join(sorted(mail.flags)), mail.body, mail.size,
+                int(mail.has_message_id), source, int(time.time()),
+            ),
+        )
+        self._dirty.add(thread_id)
+        return thread_id
+
+    def flush(self) -> None:
+        """Recompute root and counts of the threads touched since the last flush.
+
+        Call inside the same transaction as the `add_mail` calls, before it commits.
+        """
+        for thread_id in sorted(self._dirty):
+            self._refresh_thread(thread_id)
+        self._dirty.clear()
+
+    def _threads_of_ids(self, ids: tuple[str, ...]) -> set[int]:
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"SELECT DISTINCT thread_id FROM id_threads WHERE ref_id IN ({marks})", ids
+        )
+        return {int(r[0]) for r in rows}
+
+    def _threads_by_subject(self, mail: Mail) -> set[int]:
+        found: set[int] = set()
+        for link in subject_links(mail, self.subject_window):
+            sql = (
+                "SELECT DISTINCT thread_id FROM messages WHERE subject_norm = ? "
+                "AND date BETWEEN ? AND ? AND message_id != ?"
+            )
+            if link.only_unreferenced_replies:
+                sql += " AND is_reply = 1 AND refs = ''"
+            args = (link.subject_norm, to_epoch(link.start), to_epoch(link.end), mail.message_id)
+            found.update(int(r[0]) for r in self.conn.execute(sql, args))
+        return found
+
+    def _new_thread(self, date: datetime) -> int:
+        epoch = to_epoch(date)
+        cur = self.conn.execute(
+            "INSERT INTO threads(first_date, last_date) VALUES (?, ?)", (epoch, epoch)
+        )
+        return int(cur.lastrowid or 0)
+
+    def _merge(self, thread_ids: set[int]) -> int:
+        """Fold several threads into the oldest-numbered one: a late parent joined them."""
+        keep = min(thread_ids)
+        others = sorted(thread_ids - {keep})
+        if others:
+            marks = ",".join("?" * len(others))
+            self.conn.execute(
+                f"UPDATE messages SET thread_id = ? WHERE thread_id IN ({marks})", (keep, *others)
+            )
+            self.conn.execute(
+                f"UPDATE id_threads SET thread_id = ? WHERE thread_id IN ({marks})", (keep, *others)
+            )
+            self.conn.execute(f"DELETE FROM threads WHERE id IN ({marks})", others)
+            self._dirty.difference_update(others)
+        return keep
+
+    def _refresh_thread(self, thread_id: int) -> None:
+        rows = self.conn.execute(
+            "SELECT message_id, parent_id, is_reply, refs = '', date FROM messages "
+            "WHERE thread_id = ? ORDER BY date, message_id", (thread_id,)
+        ).fetchall()
+        if not rows:
+            return
+        members = [RootCandidate(str(r[0]), from_epoch(int(r[4])), bool(r[2]), not r[3])
+                   for r in rows]
+        root = pick_root(members, {str(r[0]): r[1] for r in rows})
+        self.conn.execute(
+            "UPDATE threads SET root_id = ?, first_date = ?, last_date = ?, message_count = ? "
+            "WHERE id = ?",
+            (root.message_id, int(rows[0][4]), int(rows[-1][4]), len(rows), thread_id),
+        )
+
+    def thread_mails(self, thread_id: int) -> list[Mail]:
+        rows = self.conn.execute(
+            f"{_SELECT} WHERE thread_id = ? ORDER BY date, message_id", (thread_id,)
+        )
+        return [_row_to_mail(r) for r in rows]
+
+    def get_mail(self, message_id: str) -> Mail | None:
+        row = self.conn.execute(f"{_SELECT} WHERE message_id = ?", (message_id,)).fetchone()
+        return _row_to_mail(row) if row else None
+
+    def thread(self, thread_id: int) -> ThreadView | None:
+        row = self.conn.execute(
+            "SELECT root_id FROM threads WHERE id = ?", (thread_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        mails = self.thread_mails(thread_id)
+        root = next(m for m in mails if m.message_id == row[0])
+        return ThreadView(thread_id, root, tuple(mails), state=thread_state(root, mails))
+
+    def thread_of(self, message_id: str) -> ThreadView | None:
+        row = self.conn.execute(
+            "SELECT thread_id FROM messages WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return self.thread(int(row[0])) if row else None
+
+    def threads(self, active_since: datetime | None = None) -> Iterator[ThreadView]:
+        """Every thread (or those with a message since `active_since`), oldest root first."""
+        sql = "SELECT id FROM threads"
+        args: tuple[int, ...] = ()
+        if active_since is not None:
+            sql += " WHERE last_date >= ?"
+            args = (to_epoch(active_since),)
+        ids = [int(r[0]) for r in self.conn.execute(sql + " ORDER BY first_date, id", args)]
+        for thread_id in ids:
+            view = self.thread(thread_id)
+            if view is not None:
+                yield view
+
+
+def thread_state(root: Mail, mails: Iterable[Mail]) -> str:
+    """A coarse state for listings: "replied" once anyone but the asker wrote, else "open"."""
+    for m in mails:
+        if Flag.OURS in m.flags:
+            return "answered_via_x"
+    for m in mails:
+        if m.message_id != root.message_id and m.author != root.author:
+            return "replied"
+    return "open"
