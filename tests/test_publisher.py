@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import bridge.store.migrations
 import pytest
 from fake_x import CREATE, FakeX
 from structlog.testing import capture_logs
 
+import bridge.store.migrations
 from bridge.adapters.x_account import XPublisher
 from bridge.adapters.x_client import XClient
 from bridge.compose.post import Draft

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import imaplib
-import ipaddress
 import re
 import socket
 import ssl
@@ -24,6 +23,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from bridge.endpoints import plaintext_refused
 from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
 from bridge.model import Cursor, Problem, RawMail
 
@@ -41,16 +41,6 @@ class FetchBatch:
     mails: tuple[RawMail, ...]
     oversized: tuple[Problem, ...]
     cursor: Cursor
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback IP literals; names are never resolved (DNS can lie)."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def translate_error(exc: BaseException, context: str) -> BridgeError:
@@ -97,7 +87,7 @@ class ImapMailbox:
     ) -> None:
         if security not in ("tls", "starttls", "plain"):
             raise PermanentError(f"imap security must be tls, starttls or plain, not {security!r}")
-        if security == "plain" and not (allow_plaintext and is_loopback(host)):
+        if plaintext_refused(security, allow_plaintext, host):
             raise PermanentError(
                 f"imap: refusing plaintext IMAP to {host}: passwords and mail would cross the "
                 "network unencrypted; use tls or starttls (plain is allowed only with "

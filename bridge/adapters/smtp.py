@@ -18,9 +18,9 @@ from typing import Literal
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from bridge.adapters.imap import is_loopback
 from bridge.config.reader import Section
 from bridge.config.secrets import SecretRef
+from bridge.endpoints import plaintext_refused
 from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
 
 Security = Literal["tls", "starttls", "plain"]
@@ -72,7 +72,7 @@ def read_smtp(sec: Section) -> SmtpSettings:
     )
     if settings.username and settings.password is None:
         sec.problems.append(f"{sec.key('password')}: required when username is set")
-    if security == "plain" and host and not (settings.allow_plaintext and is_loopback(host)):
+    if host and plaintext_refused(security, settings.allow_plaintext, host):
         sec.problems.append(f"{sec.key('security')}: plain is allowed only with allow_plaintext "
                             "on a loopback host")
     sec.finish()
@@ -118,7 +118,7 @@ class SmtpSender:
     ) -> None:
         if security not in _DEFAULT_PORTS:
             raise PermanentError(f"smtp security must be tls, starttls or plain, not {security!r}")
-        if security == "plain" and not (allow_plaintext and is_loopback(host)):
+        if plaintext_refused(security, allow_plaintext, host):
             raise PermanentError(f"smtp: refusing plaintext SMTP to {host}; use tls or starttls "
                                  "(plain only with allow_plaintext on a loopback host)")
         if username and password is None:

@@ -8,10 +8,10 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 
-from bridge.adapters.imap import is_loopback
 from bridge.adapters.x_client import TWEEPY_HOST, XClient, XUser
 from bridge.config.reader import Section
 from bridge.config.secrets import SecretError, SecretRef
+from bridge.endpoints import http_refused
 from bridge.errors import ConfigError
 
 OAUTH1_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
@@ -54,11 +54,8 @@ def read_x(sec: Section) -> XSettings:
 
 
 def _check_base_url(url: str, sec: Section) -> None:
-    parts = urlsplit(url)
-    loopback = is_loopback(parts.hostname or "")
-    if parts.scheme == "https" or (parts.scheme == "http" and loopback):
-        return
-    sec.problems.append(f"{sec.key('api_base_url')}: must be https (http only on loopback)")
+    if http_refused(url):
+        sec.problems.append(f"{sec.key('api_base_url')}: must be https (http only on loopback)")
 
 
 def build_x_client(settings: XSettings) -> XClient:

@@ -16,6 +16,7 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from bridge.endpoints import http_refused, is_loopback
 from bridge.errors import AuthError, ConfigError, PermanentError, TransientError
 
 TWEEPY_HOST = "https://api.twitter.com"  # tweepy 4.17 hard-codes this host
@@ -25,7 +26,6 @@ _POST_FIELDS = [
     "referenced_tweets",
 ]
 _USER_FIELDS = ["created_at", "name", "username"]
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 log = structlog.get_logger(__name__)
 
@@ -225,8 +225,8 @@ def _check_base_url(url: str, *, oauth1: bool) -> str | None:
     if url == TWEEPY_HOST:
         return None
     parts = urlsplit(url)
-    loopback = parts.hostname in _LOOPBACK
-    if parts.scheme not in ("http", "https") or (parts.scheme == "http" and not loopback):
+    loopback = is_loopback(parts.hostname or "")
+    if http_refused(url):
         raise ConfigError([f"x.api_base_url: must be https (http only on loopback), got {url!r}"])
     if oauth1 and not loopback:
         raise ConfigError([f"x.api_base_url: {url!r} needs oauth2_user_token (OAuth 1.0a "

@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from bridge.adapters.imap import is_loopback
 from bridge.adapters.smtp import SmtpSettings, read_smtp
 from bridge.adapters.x_account import XSettings, read_x
 from bridge.compose.links import LinkSettings, check_url_template
@@ -25,6 +24,7 @@ from bridge.decide import rules
 from bridge.decide.caps import PublishSettings, read_publish
 from bridge.decide.matcher import MatcherSettings, check_settings
 from bridge.decide.moderation import ModerationSettings, read_moderation
+from bridge.endpoints import plaintext_refused
 from bridge.errors import ConfigError
 from bridge.service.metrics import MetricsSettings, read_metrics
 from bridge.stages.replies import ReplySettings, read_replies
@@ -130,7 +130,7 @@ def _read_imap(sec: Section) -> ImapConfig | None:
         idle_refresh=sec.duration("idle_refresh", "10m"),
         timeout=sec.duration("timeout", "30s"),
     )
-    if cfg.security == "plain" and not (cfg.allow_plaintext and is_loopback(cfg.host)):
+    if plaintext_refused(cfg.security, cfg.allow_plaintext, cfg.host):
         sec.problems.append(
             f"{sec.key('security')}: plaintext IMAP is allowed only with allow_plaintext = true "
             "and a loopback host; use tls or starttls"

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge.config.reader import Section
+from bridge.endpoints import is_loopback
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -49,10 +50,10 @@ def parse_listen(text: str) -> tuple[str, int]:
 def check_loopback(host: str) -> None:
     """Metrics tell anyone who can read them how the bridge is doing: never off the machine."""
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
+        ipaddress.ip_address(host)  # bind an address, never a name
     except ValueError:
         raise ValueError(f"{host!r} is not an IP address; use 127.0.0.1 or [::1]") from None
-    if not loopback:
+    if not is_loopback(host):
         raise ValueError(f"{host} is not a loopback address; metrics are served on 127.0.0.1 or "
                          "[::1] only (put a reverse proxy with authentication in front if needed)")
 
