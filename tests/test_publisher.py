@@ -94,6 +94,25 @@ def plan(n: int, now: datetime = T0) -> Plan:
                 Draft(root_id, text, len(text), link), "due", now)
 
 
+def held_plan(n: int, now: datetime = T0) -> Plan:
+    base = plan(n, now)
+    decision = replace(base.decision, outcome="hold", evidence=("FIRST_TIME_SENDER=-1.0",))
+    return replace(base, decision=decision)
+
+
+def test_a_held_question_becomes_a_held_row_with_its_evidence_and_is_never_posted(
+    world: World,
+) -> None:
+    store = world.store()
+    report = publish_due(store, [held_plan(1), plan(2)], world.publisher(), OPEN, T0)
+    assert report.held == ["q1@lists.example.org"] and len(world.posts()) == 1
+    row = store.conn.execute("SELECT status, reason FROM posts WHERE root_id = ?",
+                             ("q1@lists.example.org",)).fetchone()
+    assert tuple(row) == ("held", "moderation: FIRST_TIME_SENDER=-1.0")
+    again = publish_due(store, [held_plan(1)], world.publisher(), OPEN, T0 + timedelta(hours=1))
+    assert again.held == [] and len(world.posts()) == 1  # one row, held once, still not posted
+
+
 def status_of(store: Store, root_id: str) -> tuple[str, str | None]:
     row = store.conn.execute("SELECT status, post_id FROM posts WHERE root_id = ?",
                              (root_id,)).fetchone()

@@ -27,8 +27,8 @@ def backtest(capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, 
 
 def test_backtest_json_contract_and_decisions(capsys: pytest.CaptureFixture[str]) -> None:
     rows = backtest(capsys)
-    assert rows and all(set(r) == {"message_id", "subject", "decision", "reason", "due_at",
-                                   "text", "weighted_length"} for r in rows)
+    assert rows and all(set(r) == {"message_id", "subject", "decision", "reason", "evidence",
+                                   "due_at", "text", "weighted_length"} for r in rows)
     posts = {r["subject"]: r for r in rows if r["decision"] == "post"}
     assert "Koha: error when renewing a serial subscription" in posts  # no "?" but a request
     assert "COUNTER 5: TR_J3 or TR_J1 for the board report?" in posts  # only "+1"/"me too"

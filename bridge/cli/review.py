@@ -48,15 +48,21 @@ def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
 
 
 def plan_json(plan: Plan, config: Config) -> str:
+    shown = plan.draft if plan.outcome != "skip" else None
     return json.dumps({
         "message_id": plan.thread.root.message_id,
         "subject": plan.thread.root.subject,
-        "decision": "post" if plan.due else "skip",
+        "decision": plan.outcome,
         "reason": plan.reason,
+        "evidence": list(plan.evidence),
         "due_at": due_at_of(plan, config.matcher).isoformat(),
-        "text": plan.draft.text if plan.due and plan.draft else None,
-        "weighted_length": plan.draft.weighted_length if plan.due and plan.draft else None,
+        "text": shown.text if shown else None,
+        "weighted_length": shown.weighted_length if shown else None,
     }, ensure_ascii=False)
+
+
+def _evidence(plan: Plan, indent: str = "    ") -> str:
+    return f"{indent}evidence: {', '.join(plan.evidence)}\n" if plan.evidence else ""
 
 
 def _category(reason: str) -> str:
@@ -65,14 +71,15 @@ def _category(reason: str) -> str:
 
 def print_backtest(plans: Iterable[Plan], config: Config, out: TextIO) -> None:
     plans = list(plans)
-    posts = sorted((p for p in plans if p.due), key=lambda p: p.at)
-    skipped = Counter(_category(p.reason) for p in plans if not p.due)
-    out.write(f"{len(plans)} threads: {len(posts)} would be posted, "
-              f"{len(plans) - len(posts)} skipped\n\n")
-    for plan in posts:
+    shown = sorted((p for p in plans if p.outcome != "skip"), key=lambda p: p.at)
+    held = sum(1 for p in shown if p.held)
+    skipped = Counter(_category(p.reason) for p in plans if p.outcome == "skip")
+    out.write(f"{len(plans)} threads: {len(shown) - held} would be posted, {held} held for a "
+              f"moderator, {sum(skipped.values())} skipped\n\n")
+    for plan in shown:
         assert plan.draft is not None
-        out.write(f"{plan.at:%Y-%m-%d %H:%M} post ({plan.draft.weighted_length}/280) "
-                  f"{plan.thread.root.subject}\n    {plan.draft.text}\n")
+        out.write(f"{plan.at:%Y-%m-%d %H:%M} {plan.outcome} ({plan.draft.weighted_length}/280) "
+                  f"{plan.thread.root.subject}\n    {plan.draft.text}\n{_evidence(plan)}")
     out.write("\nskipped, by reason:\n")
     for reason, count in skipped.most_common():
         out.write(f"  {count:5d}  {reason}\n")
@@ -80,18 +87,20 @@ def print_backtest(plans: Iterable[Plan], config: Config, out: TextIO) -> None:
 
 def print_preview(plans: list[Plan], now: datetime, out: TextIO) -> None:
     due = [p for p in plans if p.due]
+    held = [p for p in plans if p.held]
     soon = [p for p in plans if p.waiting]
-    rest = [p for p in plans if not p.due and not p.waiting]
-    out.write(f"preview at {now:%Y-%m-%d %H:%M} UTC: {len(due)} due now, {len(soon)} due later, "
-              f"{len(rest)} skipped\n")
-    for title, group in (("due now", due), ("due later", soon)):
+    rest = [p for p in plans if not (p.due or p.held or p.waiting)]
+    out.write(f"preview at {now:%Y-%m-%d %H:%M} UTC: {len(due)} due now, {len(held)} held for a "
+              f"moderator, {len(soon)} due later, {len(rest)} skipped\n")
+    for title, group in (("due now", due), ("held for a moderator", held), ("due later", soon)):
         out.write(f"\n{title}:\n" if group else "")
         for plan in group:
             assert plan.draft is not None
             when = plan.decision.due_at
+            then = f" ({plan.decision.outcome} when due)" if plan.waiting else ""
             out.write(f"- {plan.thread.root.subject}\n  due {when:%Y-%m-%d %H:%M} "
-                      f"({plan.reason}); {plan.draft.weighted_length}/280 weighted\n"
-                      f"  {plan.draft.text}\n")
+                      f"({plan.reason}){then}; {plan.draft.weighted_length}/280 weighted\n"
+                      f"  {plan.draft.text}\n{_evidence(plan, '  ')}")
     if rest:
         out.write("\nskipped:\n")
         for plan in rest:

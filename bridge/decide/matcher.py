@@ -12,6 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Literal
 
 from bridge.decide import rules
 from bridge.durations import add_business_time, format_duration
@@ -38,14 +39,28 @@ class MatcherSettings:
     min_answer_chars: int = 2  # a reply with fewer non-space characters says nothing
 
 
+Outcome = Literal["post", "hold", "skip"]
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The verdict on one thread: due now, waiting until `due_at`, or skipped for `reason`."""
+    """The verdict on one thread: due now, waiting until `due_at`, or skipped for `reason`.
+
+    `outcome` is what happens when it is due: "post" (clear case), "hold" (a moderator decides
+    first) or "skip"; `evidence` names the rules that fired with their weights ("QUESTION=+3.0").
+    A waiting decision already carries the outcome it will have when it falls due.
+    """
 
     root_id: str
     due: bool
     reason: str
     due_at: datetime | None = None
+    outcome: Outcome = "post"
+    evidence: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.due and self.due_at is None:  # neither due nor waiting: nothing to do
+            object.__setattr__(self, "outcome", "skip")
 
     @property
     def waiting(self) -> bool:

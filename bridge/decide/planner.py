@@ -14,7 +14,7 @@ import jinja2
 
 from bridge.compose.links import LinkSettings, thread_link
 from bridge.compose.post import ComposeSettings, Draft, compose_post, make_template_env
-from bridge.decide.matcher import Decision, MatcherSettings, decide, due_time
+from bridge.decide.matcher import Decision, MatcherSettings, Outcome, decide, due_time
 from bridge.durations import format_duration
 from bridge.mail.threading import pick_root
 from bridge.model import Mail, ThreadView
@@ -34,11 +34,26 @@ class Plan:
 
     @property
     def due(self) -> bool:
-        return self.decision.due and self.draft is not None
+        """Due now and clear: it goes out (within the caps)."""
+        return self.decision.due and self.decision.outcome == "post" and self.draft is not None
+
+    @property
+    def held(self) -> bool:
+        """Due now but doubtful: a moderator sees it first (a "held" post row)."""
+        return self.decision.due and self.decision.outcome == "hold" and self.draft is not None
 
     @property
     def waiting(self) -> bool:
         return self.decision.waiting and self.draft is not None
+
+    @property
+    def outcome(self) -> Outcome:
+        """post / hold now; everything else (waiting included) is not posted now: skip."""
+        return "post" if self.due else "hold" if self.held else "skip"
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return self.decision.evidence
 
 
 class Drafter:
@@ -74,11 +89,11 @@ def plan_threads(
     threads: Iterable[ThreadView], now: datetime, matcher: MatcherSettings, drafter: Drafter,
     posted: AbstractSet[str] = frozenset(),
 ) -> list[Plan]:
-    """Plans for every thread: due first (oldest due time first), then waiting, then skipped."""
+    """Plans for every thread: due, held, waiting, skipped; each oldest due time first."""
     plans = [plan_thread(t, now, matcher, drafter, posted) for t in threads]
 
     def order(p: Plan) -> tuple[int, datetime, str]:
-        rank = 0 if p.due else 1 if p.waiting else 2
+        rank = 0 if p.due else 1 if p.held else 2 if p.waiting else 3
         return (rank, p.decision.due_at or p.thread.root.date, p.thread.root.message_id)
 
     return sorted(plans, key=order)
@@ -100,7 +115,7 @@ def replay_thread(
 
     The clock starts at the root's date and jumps to each due time the matcher names; at each
     stop the thread is seen as it stood then. The first stop where the thread is due is when the
-    bridge would have posted; otherwise the last decision says why it never was.
+    bridge would have posted (or held) it; otherwise the last decision says why it never was.
     """
     now = thread.root.date
     plan: Plan | None = None
@@ -109,7 +124,7 @@ def replay_thread(
         if view is None:
             break
         plan = plan_thread(view, now, matcher, drafter)
-        if plan.due or not plan.decision.waiting or plan.decision.due_at is None:
+        if plan.due or plan.held or not plan.decision.waiting or plan.decision.due_at is None:
             return plan
         if plan.decision.due_at > end:
             left = format_duration(plan.decision.due_at - end)

@@ -206,6 +206,8 @@ def _new_candidates(
     are surprises: questions the bridge learned of only after they were already due (a mailbox
     resync, a new folder, a backfill). A backlog it saw coming (quiet hours, caps) is no surprise."""
     known = rows.posted_roots(store)
+    _hold_for_moderation(store, [p for p in plans if p.held and p.draft is not None
+                                 and p.draft.root_id not in known], now, report)
     due = [p for p in plans if p.due and p.draft is not None and p.draft.root_id not in known]
     new = [Candidate(p.draft.root_id, p.thread.thread_id, p.draft.text, p.draft.link, False)
            for p in due if p.draft is not None]
@@ -219,6 +221,23 @@ def _new_candidates(
         log.warning("posts_held", count=len(report.held), threshold=threshold)
         return [c for c in new if c.root_id not in surprises]
     return new
+
+
+def moderation_reason(plan: Plan) -> str:
+    """The reason a held question's row carries: "moderation: " and the evidence that fired."""
+    return f"moderation: {', '.join(plan.evidence) or plan.reason}"
+
+
+def _hold_for_moderation(store: Store, plans: Sequence[Plan], now: datetime,
+                         report: PublishReport) -> None:
+    """Doubtful questions (outcome "hold") become held rows: a moderator releases or rejects."""
+    for plan in plans:
+        assert plan.draft is not None
+        candidate = Candidate(plan.draft.root_id, plan.thread.thread_id, plan.draft.text,
+                              plan.draft.link, False)
+        report.held.extend(rows.hold(store, [candidate], moderation_reason(plan), now))
+    if plans:
+        log.info("posts_held", count=len(plans), reason="moderation")
 
 
 def _surprises(store: Store, plans: Sequence[Plan]) -> set[str]:
