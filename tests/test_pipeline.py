@@ -12,7 +12,9 @@ import pytest
 
 import bridge.service.pipeline as pipeline
 from bridge.adapters.imap import FetchBatch
+from bridge.adapters.x_client import RateLimited
 from bridge.config.settings import Config
+from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import MatcherSettings
 from bridge.errors import TransientError
 from bridge.model import Cursor, RawMail
@@ -112,3 +114,82 @@ def test_a_failing_stage_is_recorded_and_the_others_still_run(tmp_path: Path) ->
     mailbox.fail = False
     assert bridge.cycle(T0 + timedelta(hours=4)).ok
     assert len(publisher.posts) == 1
+
+
+@dataclass
+class FlakyPublisher(RecordingPublisher):
+    """Raises the queued errors, one per publish call, before it starts posting."""
+
+    errors: list[Exception] = field(default_factory=list)
+    calls: int = 0
+
+    def publish(self, text: str) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return super().publish(text)
+
+
+def spaced_bridge(tmp_path: Path, publisher: RecordingPublisher,
+                  reconcile: timedelta = timedelta(minutes=10)) -> tuple[Bridge, ListMailbox]:
+    mailbox = ListMailbox()
+    config = Config(matcher=MatcherSettings(unanswered_after=timedelta(minutes=10)),
+                    publish=PublishSettings(min_spacing=timedelta(minutes=5), max_per_hour=20,
+                                            max_per_day=50, reconcile_window=reconcile))
+    store = Store.open(tmp_path / "b.sqlite3")
+    return Bridge(config, store, Services(mailbox=mailbox, publisher=publisher)), mailbox
+
+
+def run_until_quiet(bridge: Bridge, start: datetime, cycles: int = 40) -> list[datetime]:
+    """Cycle at each wake time the bridge asks for, until it only asks for the periodic re-check
+    (bounded); the times it ran."""
+    now, ran = start, []
+    for _ in range(cycles):
+        report = bridge.cycle(now)
+        ran.append(now)
+        assert report.next_wake is not None and report.next_wake > now
+        if report.next_wake - now == pipeline.MAX_SLEEP:
+            break
+        now = report.next_wake
+    return ran
+
+
+def test_questions_due_together_are_all_posted_one_spacing_apart(tmp_path: Path) -> None:
+    """Issue 9: the running daemon forgot a due question the minimum spacing deferred."""
+    publisher = RecordingPublisher()
+    bridge, mailbox = spaced_bridge(tmp_path, publisher)
+    mailbox.delivered.extend(question(n, T0) for n in range(1, 4))
+    bridge.cycle(T0)
+    report = bridge.cycle(T0 + timedelta(minutes=10, seconds=1))
+    assert report.published == 1
+    assert report.next_wake == T0 + timedelta(minutes=15, seconds=1)  # the next slot
+    run_until_quiet(bridge, report.next_wake)
+    assert sorted(publisher.posts) == sorted(set(publisher.posts)) and len(publisher.posts) == 3
+
+
+def test_a_429_whose_reset_is_seconds_away_retries_at_the_reset(tmp_path: Path) -> None:
+    now = T0 + timedelta(minutes=10, seconds=1)
+    publisher = FlakyPublisher(errors=[RateLimited("429", reset_at=now + timedelta(seconds=3))])
+    bridge, mailbox = spaced_bridge(tmp_path, publisher)
+    mailbox.delivered.extend(question(n, T0) for n in range(1, 3))
+    bridge.cycle(T0)
+    report = bridge.cycle(now)
+    assert report.published == 0 and report.next_wake == now + timedelta(seconds=3)
+    run_until_quiet(bridge, now + timedelta(seconds=3))
+    assert len(publisher.posts) == 2 and len(set(publisher.posts)) == 2
+
+
+def test_an_unknown_outcome_is_reconciled_and_a_requeued_post_is_sent(tmp_path: Path) -> None:
+    """After post_outcome_unknown the bridge wakes for the reconciliation, and a row requeued
+    because X never showed it is sent without new mail."""
+    now = T0 + timedelta(minutes=10, seconds=1)
+    publisher = FlakyPublisher(errors=[TransientError("503 from X")])
+    bridge, mailbox = spaced_bridge(tmp_path, publisher, reconcile=timedelta(minutes=5))
+    mailbox.delivered.append(question(1, T0))
+    bridge.cycle(T0)
+    report = bridge.cycle(now)
+    assert publisher.calls == 1 and report.next_wake == now + pipeline.MIN_SLEEP  # reconcile soon
+    report = bridge.cycle(report.next_wake)  # not on X yet: look again when the window ends
+    assert report.next_wake == now + timedelta(minutes=5)
+    ran = run_until_quiet(bridge, report.next_wake)
+    assert publisher.calls == 2 and len(publisher.posts) == 1 and len(ran) <= 3

@@ -492,6 +492,8 @@ def test_a_429_whose_reset_is_already_past_retries_soon_not_in_15_minutes() -> N
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     assert _rate_limit_until(RateLimited("429", reset_at=now + timedelta(minutes=3)), now) == (
         now + timedelta(minutes=3))
+    assert _rate_limit_until(RateLimited("429", reset_at=now + timedelta(seconds=3)), now) == (
+        now + timedelta(seconds=3))  # a reset 3 s away costs 3 s, not the past-reset pause
     assert _rate_limit_until(RateLimited("429", reset_at=now - timedelta(seconds=5)), now) == (
         now + RATE_LIMIT_PAST_RESET)
     assert _rate_limit_until(RateLimited("429", reset_at=None), now) == now + RATE_LIMIT_FALLBACK

@@ -12,7 +12,7 @@ import structlog
 
 from bridge.adapters.imap import ImapMailbox
 from bridge.config.settings import Config
-from bridge.decide.planner import Drafter, plan_threads
+from bridge.decide.planner import Drafter, Plan, plan_threads
 from bridge.errors import TransientError
 from bridge.mail.echo import EchoSettings
 from bridge.model import ThreadView
@@ -74,6 +74,7 @@ class Bridge:
         self._touched: set[int] = set()
         self._waiting: dict[int, datetime] | None = None  # None: not planned yet (full pass due)
         self._publish_after: datetime | None = None  # retry or periodic check of queued rows
+        self._blocked_until: datetime | None = None  # the last publish stopped until then
         self._me_id: str | None = None
         self._echo: EchoSettings | None = None
 
@@ -129,19 +130,31 @@ class Bridge:
         settings = self.config.publish
         reconcile_pending(self.store, publisher, settings, now)
         threads = self._threads_to_plan(now)
-        if threads is None:
-            return  # nothing new, nothing falls due, no retry: matching would change nothing
+        _, queued_at = postrows.next_attempts(self.store)
+        if threads is None and (queued_at is None or queued_at > now):
+            return  # nothing new, nothing falls due, nothing to send: matching would change nothing
         plans = plan_threads(threads, now, self.config.matcher, self.drafter,
                              postrows.posted_roots(self.store)) if threads else []
         result = publish_due(self.store, plans, publisher, settings, now)
         report.published = len(result.published) + len(result.dry_run)
-        waiting = self._waiting if self._waiting is not None else {}
-        for plan in plans:
-            waiting.pop(plan.thread.thread_id, None)
-            if plan.waiting and plan.decision.due_at is not None:
-                waiting[plan.thread.thread_id] = plan.decision.due_at
-        self._waiting, self._touched = waiting, set()
+        self._keep_waiting(plans, result.next_attempt_at or now)
+        self._touched = set()
+        self._blocked_until = result.next_attempt_at
         self._publish_after = min(filter(None, (result.next_attempt_at, now + MAX_SLEEP)))
+
+    def _keep_waiting(self, plans: list[Plan], retry_at: datetime) -> None:
+        """Waiting plans wait for their due time; a due plan that publishing did not settle (the
+        spacing, a 429 or a failure stopped it before its turn) is planned again at `retry_at`."""
+        waiting = self._waiting if self._waiting is not None else {}
+        settled = postrows.posted_roots(self.store)
+        for plan in plans:
+            tid = plan.thread.thread_id
+            waiting.pop(tid, None)
+            if plan.waiting and plan.decision.due_at is not None:
+                waiting[tid] = plan.decision.due_at
+            elif plan.due and plan.draft is not None and plan.draft.root_id not in settled:
+                waiting[tid] = retry_at
+        self._waiting = waiting
 
     def _threads_to_plan(self, now: datetime) -> list[ThreadView] | None:
         """Which threads to decide now: all active ones once, then only what changed or fell due."""
@@ -180,7 +193,7 @@ class Bridge:
     def _next_wake(self, now: datetime) -> datetime:
         times = [now + MAX_SLEEP]
         if self.services.publisher is not None:
-            times += [t for t in (self._publish_after, *(self._waiting or {}).values()) if t]
+            times += self._publish_times()
         if self.services.reply_source is not None and posts_in_window(
                 self.store.conn, self.config.replies.reply_window, now):
             due, _ = next_poll_at(self.store.conn, self.config.replies, now)
@@ -190,6 +203,17 @@ class Bridge:
         if row[0] is not None and self.services.sender is not None:
             times.append(datetime.fromtimestamp(int(row[0]), now.tzinfo))
         return max(now + MIN_SLEEP, min(times))
+
+    def _publish_times(self) -> list[datetime]:
+        """When publishing has work: a waiting thread falls due, a pending post is checked on X,
+        a queued post may go (not before the block the last attempt hit), the periodic re-check."""
+        if postrows.posting_state(self.store).suspended_reason:
+            return []  # nothing goes out before a restart with working credentials
+        pending_at, queued_at = postrows.next_attempts(self.store)
+        if queued_at is not None and self._blocked_until is not None:
+            queued_at = max(queued_at, self._blocked_until)
+        return [t for t in (self._publish_after, pending_at, queued_at,
+                            *(self._waiting or {}).values()) if t is not None]
 
     def _report_metrics(self, report: CycleReport, now: datetime, seconds: float) -> None:
         sink = self.metrics

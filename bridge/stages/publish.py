@@ -371,7 +371,7 @@ def _rate_limit_until(exc: RateLimited, now: datetime) -> datetime:
     just turned) means soon; no reset header at all means X's whole window."""
     if exc.reset_at is None:
         return now + RATE_LIMIT_FALLBACK
-    return max(exc.reset_at, now + RATE_LIMIT_PAST_RESET)
+    return exc.reset_at if exc.reset_at > now else now + RATE_LIMIT_PAST_RESET
 
 
 def _suspend(store: Store, error: str, now: datetime) -> str:

@@ -87,6 +87,16 @@ def pending_rows(store: Store, now: datetime) -> list[PostRow]:
                    (to_epoch(now),))
 
 
+def next_attempts(store: Store) -> tuple[datetime | None, datetime | None]:
+    """The earliest next attempt of a pending row (reconciliation) and of a queued row (send)."""
+    found = dict(store.conn.execute(
+        "SELECT status, MIN(next_attempt_at) FROM posts WHERE status IN ('pending', 'queued') "
+        "AND next_attempt_at IS NOT NULL GROUP BY status").fetchall())
+    pending, queued = found.get("pending"), found.get("queued")
+    return (from_epoch(int(pending)) if pending is not None else None,
+            from_epoch(int(queued)) if queued is not None else None)
+
+
 def hold(store: Store, candidates: list[Candidate], reason: str, now: datetime) -> list[str]:
     with store.transaction() as conn:
         for c in candidates:
