@@ -95,3 +95,4 @@ class RawMail:
     uid: int | None = None
     size: int = 0
     internal_date: datetime | None = None  # IMAP INTERNALDATE or the mbox From_ line: a fallback
+    problem: str | None = None  # why the source could not deliver the bytes (data is then b"")

@@ -43,8 +43,13 @@ def test_maildir_reads_cur_and_new_but_never_tmp(tmp_path: Path) -> None:
         (tmp_path / sub / name).write_bytes(f"Subject: {sub}\n\nx\n".encode())
     (tmp_path / ".Sub" / "cur").mkdir(parents=True)
     (tmp_path / ".Sub" / "cur" / "4").write_bytes(b"Subject: sub\n\nx\n")
-    subjects = sorted(m.data.split(b"\n")[0] for m in read_maildir(tmp_path))
+    (tmp_path / "dovecot-uidlist").write_bytes(b"3 V1 N5\n")  # metadata: not a message
+    mails = list(read_maildir(tmp_path))
+    subjects = sorted(m.data.split(b"\n")[0] for m in mails if m.problem is None)
     assert subjects == [b"Subject: cur", b"Subject: new", b"Subject: sub"]
+    # tmp/ is never read, but its file is reported, not silently left out
+    assert [(m.source, m.problem) for m in mails if m.problem] == [
+        (f"maildir:{tmp_path / 'tmp' / '3'}", "in tmp/: a delivery that never finished; not read")]
 
 
 def test_a_plain_folder_of_message_files_is_read_too(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def test_cli_ingest_then_threads_json_contract(tmp_path: Path, capsys: pytest.Ca
     db = str(tmp_path / "b.sqlite3")
     assert main(["ingest", "--mbox", str(mbox), "--db", db, "--no-progress"]) == 0
     summary = capsys.readouterr().out
-    assert "ingested 3 new messages" in summary and "1 problems" in summary
+    # the headerless text and the From_ line followed only by blank lines are both problems
+    assert "ingested 3 new messages" in summary and "2 problems" in summary
     assert main(["threads", "--json", "--db", db]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_root = {r["root"]: r for r in rows}
@@ -116,7 +117,7 @@ def test_parallel_ingest_gives_the_same_store_as_one_process(tmp_path: Path) -> 
     raws = [RawMail(msg(f"m{i}@example.org", f"Re: topic {i % 7}" if i % 3 else f"topic {i % 7}",
                         f"Mon, {2 + i % 20} Nov 2026 09:15:00 +0000",
                         f"In-Reply-To: <m{i - 1}@example.org>\n" if i % 3 else ""), f"#{i}")
-            for i in range(300)] + [RawMail(b"", "empty (unreadable: gone)")]
+            for i in range(300)] + [RawMail(b"", "empty", problem="unreadable: gone")]
     results = []
     for workers in (1, 2):
         store = Store.open(tmp_path / f"w{workers}.sqlite3")

@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from bridge.errors import BridgeError
+from bridge.mail.parse import MESSAGE_HEAD_BYTES
 from bridge.model import RawMail
 
 # A separator is "From <sender> <asctime date>"; a body line "From here on" is not one.
@@ -19,7 +22,6 @@ _FROM_LINE = re.compile(
     rb"^From (?:\S+ at \S+|\S*)\s+"
     rb"(?P<date>\w{3} \w{3}\s+\d{1,2} \d{1,2}:\d{2}(?::\d{2})?(?: [A-Z]{3,4})? \d{4})"
 )
-_ESCAPED_FROM = re.compile(rb"^>+From ")
 _MMDF_MARK = b"\x01\x01\x01\x01"
 
 Progress = Callable[[int], None]  # called with bytes consumed since the last call
@@ -45,6 +47,18 @@ def _from_line_date(line: bytes) -> datetime | None:
         return None
 
 
+def check_archive(path: str | Path, *, maildir: bool) -> None:
+    """Refuse, with the reason, a path that is not the kind of archive the user named."""
+    where = Path(path)
+    if not where.exists():
+        raise BridgeError(f"no such archive: {path}")
+    if maildir and not where.is_dir():
+        raise BridgeError(f"--maildir {path} is a file, not a folder: use --mbox for an mbox file")
+    if not maildir and where.is_dir():
+        raise BridgeError(f"--mbox {path} is a folder, not an mbox file: use --maildir for a "
+                          "Maildir tree or a folder of message files")
+
+
 def read_mbox(path: str | Path, progress: Progress | None = None) -> Iterator[RawMail]:
     """Yield each message of an mbox file; `>From ` lines are unescaped (mboxrd and mboxo)."""
     with open(path, "rb") as handle:
@@ -65,19 +79,36 @@ def _blank_before(buf: bytes, pos: int) -> bool:
     return buf[pos - 1 : pos] == b"\n" or buf[pos - 2 : pos] == b"\n\r"
 
 
+@dataclass(slots=True)
+class _Oversize:
+    """The first MESSAGE_HEAD_BYTES of a message too long to hold, and how much was passed over."""
+
+    head: bytes = b""
+    dropped: int = 0
+
+    def message(self, rest: bytes) -> tuple[bytes, int]:
+        """(bytes to keep, the message's full size) once `rest` ends it."""
+        if not self.head:
+            return rest[:MESSAGE_HEAD_BYTES], len(rest)
+        return self.head, self.dropped + len(rest)  # the head is part of what was dropped
+
+
 def _read_from_separated(
     handle: BinaryIO, name: str, progress: Progress | None
 ) -> Iterator[RawMail]:
     """Split on From_ lines (after a blank line), scanning chunks with bytes.find.
 
     The buffer starts with a virtual blank line so a From_ line at the very start is found like
-    any other. Text before the first From_ line (or a file with none) is yielded as a message too:
-    nothing is dropped silently.
+    any other. Text before the first From_ line (or a file with none) is yielded as a message too,
+    and so is the white space after a From_ line: nothing is dropped silently. Of a message longer
+    than MESSAGE_HEAD_BYTES only its head is kept (memory stays flat whatever the archive holds).
     """
     buf = b"\n\n"
     body_start = 2  # where the current message's text starts in buf
     index = 0
     stamp: datetime | None = None
+    started = False  # a From_ line was seen: what follows it is a message, however empty
+    big = _Oversize()
     search_from = 0
     while chunk := handle.read(_CHUNK):
         if progress:
@@ -96,76 +127,110 @@ def _read_from_separated(
             if not _blank_before(buf, pos) or not _FROM_LINE.match(buf[pos + 1 : eol]):
                 continue  # "From here on" in a body: not a separator
             text = buf[body_start : pos - 1 if buf[pos - 1] == 13 else pos]
-            if text.strip():
+            if started or text.strip() or big.head:  # after a From_ line even white space counts
                 index += 1
-                yield _message(text, name, index, stamp)
+                yield _message(*big.message(text), name, index, stamp)
+            started, big = True, _Oversize()
             stamp = _from_line_date(buf[pos + 1 : eol])
             body_start = search_from = eol + 1
-        if body_start > 2:  # drop what was yielded, keeping two bytes for the blank-line check
+        if not big.head and len(buf) - body_start > MESSAGE_HEAD_BYTES:
+            big.head = buf[body_start : body_start + MESSAGE_HEAD_BYTES]
+        if big.head and search_from - 2 > body_start:  # pass over what is scanned, keep the head
+            cut = search_from - 2
+            big.dropped += cut - body_start
+            buf, body_start, search_from = buf[cut:], 0, search_from - cut
+        elif body_start > 2:  # drop what was yielded, keeping two bytes for the blank-line check
             cut = body_start - 2
             buf, body_start, search_from = buf[cut:], 2, search_from - cut
     tail = buf[body_start:]
-    if tail.strip():
-        yield _message(tail.rstrip(b"\r\n") + b"\n", name, index + 1, stamp)
+    if started or tail.strip() or big.head:
+        yield _message(*big.message(tail.rstrip(b"\r\n") + b"\n"), name, index + 1, stamp)
 
 
-def _message(data: bytes, name: str, index: int, stamp: datetime | None) -> RawMail:
+def _message(data: bytes, size: int, name: str, index: int, stamp: datetime | None) -> RawMail:
     if b">From " in data:
         data = _ESCAPED.sub(rb"\1", data)
-    return RawMail(data=data, source=f"mbox:{name} #{index}", size=len(data), internal_date=stamp)
+    return RawMail(data=data, source=f"mbox:{name} #{index}", size=size, internal_date=stamp)
 
 
 def _read_mmdf(handle: BinaryIO, name: str, progress: Progress | None) -> Iterator[RawMail]:
     lines: list[bytes] = []
-    index = 0
-    for line in handle:
+    kept = dropped = index = 0
+    opened = False
+    for line in iter(lambda: handle.readline(_CHUNK), b""):  # a huge line arrives in pieces
         if progress:
             progress(len(line))
         if line.rstrip(b"\r\n") == _MMDF_MARK:
-            if any(x.strip() for x in lines):
+            closing, opened = opened, not opened  # marks come in pairs: open, close
+            if closing or any(x.strip() for x in lines):  # a closed message counts, even empty
                 index += 1
-                yield _raw(lines, f"mmdf:{name} #{index}", None)
-            lines = []
+                yield _raw(lines, f"mmdf:{name} #{index}", kept + dropped)
+            lines, kept, dropped = [], 0, 0
+            continue
+        if kept + len(line) > MESSAGE_HEAD_BYTES:
+            dropped += len(line)  # past the head: counted, not kept
             continue
         lines.append(line)
+        kept += len(line)
     if any(x.strip() for x in lines):
-        yield _raw(lines, f"mmdf:{name} #{index + 1}", None)
+        yield _raw(lines, f"mmdf:{name} #{index + 1}", kept + dropped)
 
 
-def _raw(lines: list[bytes], source: str, stamp: datetime | None) -> RawMail:
+def _raw(lines: list[bytes], source: str, size: int) -> RawMail:
     if lines and lines[-1] in (b"\n", b"\r\n"):
         lines = lines[:-1]  # the blank line before the next separator belongs to the mbox
     data = b"".join(lines)
-    return RawMail(data=data, source=source, size=len(data), internal_date=stamp)
+    return RawMail(data=data, source=source, size=max(size, len(data)))
 
 
-def maildir_files(root: str | Path) -> list[Path]:
-    """Message files under a Maildir (or Maildir++) tree: cur/ and new/, never tmp/.
+_METADATA = re.compile(  # files Dovecot, Courier and others keep next to the messages
+    r"^(dovecot[.-].*|subscriptions|maildirfolder|maildirsize|courierimap.*|\..*)$"
+)
+
+
+def maildir_entries(root: str | Path) -> list[tuple[Path, str | None]]:
+    """Every file under a Maildir (or Maildir++) tree: (path, None) for a message in cur/ or
+    new/, (path, reason) for a file that is not read as one (in tmp/, or outside cur/ and new/).
+    Only known metadata (Dovecot's index files, subscriptions, dot files) is left out.
 
     A folder with no cur/ or new/ anywhere is read as a plain folder of message files.
     """
-    base = Path(root)
-    found: list[Path] = []
+    found: list[tuple[Path, str | None]] = []
     plain: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if d != "tmp")
+    for dirpath, dirnames, filenames in os.walk(Path(root)):
+        dirnames.sort()
         here = Path(dirpath)
-        files = sorted(here / f for f in filenames if not f.startswith("."))
+        files = sorted(here / f for f in filenames if not _METADATA.match(f))
         if here.name in ("cur", "new"):
-            found.extend(files)
+            found.extend((f, None) for f in files)
+        elif here.name == "tmp":
+            found.extend((f, "in tmp/: a delivery that never finished; not read") for f in files)
         else:
             plain.extend(files)
-    return found if found else plain
+    if not any(reason is None for _, reason in found):
+        return [(f, None) for f in plain]
+    stray: list[tuple[Path, str | None]] = [
+        (f, "outside cur/ and new/ in a Maildir tree; not read") for f in plain]
+    return sorted(found + stray)
 
 
 def read_maildir(root: str | Path, progress: Progress | None = None) -> Iterator[RawMail]:
-    """Yield each message of a Maildir tree, in file-name order (delivery order for Maildir)."""
-    for path in maildir_files(root):
+    """Yield each message of a Maildir tree, in file-name order (delivery order for Maildir);
+    files that cannot be messages come as RawMail with a problem, never silently left out."""
+    for path, reason in maildir_entries(root):
+        source = f"maildir:{os.fsdecode(path).encode('utf-8', 'replace').decode('utf-8')}"
+        if reason is None and not path.is_file():  # a FIFO would block the reader for ever
+            reason = "not a regular file; not read"
+        if reason is not None:
+            yield RawMail(data=b"", source=source, problem=reason)
+            continue
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:
+                data = handle.read(MESSAGE_HEAD_BYTES)
+                size = max(len(data), os.fstat(handle.fileno()).st_size)
         except OSError as exc:
-            yield RawMail(data=b"", source=f"maildir:{path} (unreadable: {exc.strerror})")
+            yield RawMail(data=b"", source=source, problem=f"unreadable: {exc.strerror}")
             continue
         if progress:
-            progress(len(data))
-        yield RawMail(data=data, source=f"maildir:{path}", size=len(data))
+            progress(size)
+        yield RawMail(data=data, source=source, size=size)

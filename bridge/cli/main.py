@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from bridge import __version__
-from bridge.adapters.archive import read_maildir, read_mbox
+from bridge.adapters.archive import check_archive, read_maildir, read_mbox
 from bridge.cli import review
 from bridge.config.settings import Config, load_config, secret_refs
 from bridge.decide.matcher import check_settings
@@ -118,11 +118,11 @@ def _progress(path: str, enabled: bool) -> Iterator[Callable[[int], None] | None
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     now = datetime.now(UTC)
     policy = ingest_policy(config, now)
+    if args.mbox or args.maildir:  # before the store is opened: a wrong path creates nothing
+        check_archive(args.mbox or args.maildir, maildir=bool(args.maildir))
     with open_store(config, args.db) as mailstore:
         if args.mbox or args.maildir:
             path = args.mbox or args.maildir
-            if not Path(path).exists():
-                raise BridgeError(f"no such archive: {path}")
             with _progress(path, not args.no_progress and bool(args.mbox)) as progress:
                 reader = read_mbox if args.mbox else read_maildir
                 raws: Iterator[RawMail] = reader(path, progress)

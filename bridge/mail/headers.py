@@ -19,6 +19,20 @@ _SIMPLE_ADDRESS = re.compile(
 )
 _VIA = re.compile(r"^(?P<name>.*?)\s+via\s+\S.*$", re.IGNORECASE)
 _EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
+# Later than any real mail, early enough that date arithmetic (subject windows) never overflows.
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# local@domain: neither side empty, no white space or angle brackets.
+_VALID_ID = re.compile(r"[^<>\s@]+(?:@[^<>\s@]+)*@[^<>\s@]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub_text(text: str) -> str:
+    """Text any UTF-8 sink accepts: lone surrogates (from utf-7 words, surrogateescape'd bytes)
+    become U+FFFD, NUL is dropped."""
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        text = _SURROGATE.sub("\ufffd", text)
+    return text.replace("\x00", "")
 
 
 def decode_value(value: object) -> str:
@@ -32,7 +46,7 @@ def decode_value(value: object) -> str:
     with contextlib.suppress(LookupError, UnicodeError, ValueError, AssertionError, TypeError,
                              MessageError):
         text = str(make_header(decode_header(text)))
-    return _WS.sub(" ", text.replace("\x00", "")).strip()
+    return _WS.sub(" ", scrub_text(text)).strip()
 
 
 def clean_message_id(value: str | None) -> str | None:
@@ -48,11 +62,25 @@ def clean_message_id(value: str | None) -> str | None:
     return None
 
 
+def is_valid_id(value: str) -> bool:
+    """Is this (without brackets) a usable message id: "local@domain", both sides non-empty?"""
+    return _VALID_ID.fullmatch(value) is not None
+
+
+def message_id(value: str | None) -> str | None:
+    """The id of a Message-ID header, or None when it is absent or invalid ("noat", "<@>",
+    "<a@b>junk"): an invalid id is no identity, the caller falls back to a content hash."""
+    text = (value or "").strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1].strip()
+    return text if is_valid_id(text) else None
+
+
 def reference_ids(value: str | None) -> list[str]:
-    """Every bracketed id in a References header, in order (ids must contain '@')."""
+    """Every valid bracketed id in a References header, in order."""
     if not value:
         return []
-    return [i for i in _BRACKETED.findall(value) if "@" in i]
+    return [i for i in _BRACKETED.findall(value) if is_valid_id(i)]
 
 
 def in_reply_to_ids(value: str | None) -> tuple[list[str], bool]:
@@ -60,13 +88,14 @@ def in_reply_to_ids(value: str | None) -> tuple[list[str], bool]:
     if not value:
         return [], False
     stripped = value.strip()
-    bracketed = [i for i in _BRACKETED.findall(stripped) if "@" in i]
+    bracketed = [i for i in _BRACKETED.findall(stripped) if is_valid_id(i)]
     if len(bracketed) == 1 and stripped == f"<{bracketed[0]}>":
         return bracketed, True
     if bracketed:
         return bracketed, False
     # Web front-ends send a bare id without angle brackets.
-    return [m.group(0).strip(".") for m in _BARE_ID.finditer(stripped)], False
+    bare = (m.group(0).strip(".") for m in _BARE_ID.finditer(stripped))
+    return [i for i in bare if is_valid_id(i)], False
 
 
 def parse_address(value: str) -> tuple[str, str]:
@@ -118,7 +147,13 @@ def parse_date(value: str | None) -> datetime | None:
         parsed = parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
-    return parsed if parsed >= _EARLIEST else None
+    return parsed if plausible_date(parsed) else None
+
+
+def plausible_date(value: datetime) -> bool:
+    """Within the years mail can have been written (1980 to 2200): anything else is a lie that
+    would only overflow date arithmetic."""
+    return _EARLIEST <= value < _LATEST
 
 
 def received_date(received: list[str]) -> datetime | None:
@@ -141,4 +176,8 @@ def choose_date(
         return received, True
     if header is not None:
         return header, False
-    return (fallback or _EARLIEST), True
+    if fallback is not None:
+        fallback = fallback if fallback.tzinfo else fallback.replace(tzinfo=UTC)
+        if plausible_date(fallback):
+            return fallback.astimezone(UTC), True
+    return _EARLIEST, True

@@ -25,6 +25,9 @@ from bridge.model import Author, Flag, Mail
 
 _DIGEST_PARSER = BytesParser(policy=compat32)  # only digests are parsed whole
 HASH_ID_DOMAIN = "hash.listserv-bridge.invalid"
+# Of any message only its first bytes are read: headers, the question's words and a digest's first
+# messages fit; attachments and pasted logs beyond are never held in memory (readers cut there).
+MESSAGE_HEAD_BYTES = 2 << 20
 
 
 class MailParseError(ValueError):
@@ -81,7 +84,7 @@ def _with_flag(mail: Mail, flag: Flag) -> Mail:
 def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) -> Mail:
     subject = h.decode_value(msg.get("Subject"))
     subject_norm, is_reply = normalise_subject(subject)
-    message_id = h.clean_message_id(h.decode_value(msg.get("Message-ID")))
+    message_id = h.message_id(h.decode_value(msg.get("Message-ID")))
     has_id = message_id is not None
     if message_id is None:
         message_id = _content_hash_id(msg, body)

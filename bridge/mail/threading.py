@@ -39,6 +39,21 @@ def linked_ids(mail: Mail) -> tuple[str, ...]:
     return tuple(out)
 
 
+# A message joining more threads than this is not repairing a broken chain: it is distrusted.
+MAX_THREADS_JOINED = 4
+
+
+def trust_links(threads: set[int], rooted: set[int]) -> bool:
+    """May one message merge these existing threads? `rooted` are those among them that hold a
+    conversation's start (a message with no parent and no reply subject).
+
+    Merging repairs threads split by a missing message: orphan replies join their conversation.
+    Two conversations that each have their own start are unrelated; a message whose References
+    jump between them (or join very many threads) would swallow questions, so it is not trusted.
+    """
+    return len(threads) <= MAX_THREADS_JOINED and len(rooted) <= 1
+
+
 def needs_subject_fallback(mail: Mail) -> bool:
     """Only a reply ("Re: ...") with no reference headers at all may be threaded by subject."""
     return mail.is_reply_subject and not mail.references and bool(mail.subject_norm)

@@ -17,6 +17,7 @@ from multiprocessing.pool import AsyncResult
 import structlog
 
 from bridge.mail.echo import EchoSettings
+from bridge.mail.headers import scrub_text
 from bridge.mail.parse import MailParseError, ParseOptions, parse_mail
 from bridge.model import Cursor, Flag, Mail, Problem, RawMail
 from bridge.store.mail import MailStore
@@ -68,8 +69,8 @@ class IngestPolicy:
 
 def parse_raw(raw: RawMail, policy: IngestPolicy) -> list[Mail]:
     """Parse one raw message; bodies only for mail recent enough to matter (MailParseError)."""
-    if not raw.data:
-        raise MailParseError(raw.source.partition("(")[2].rstrip(")") or "empty message")
+    if raw.problem is not None:
+        raise MailParseError(raw.problem)
     options = ParseOptions(
         body_since=policy.body_since, fallback_date=raw.internal_date,
         list_addresses=policy.list_addresses, echo=policy.echo,
@@ -130,10 +131,16 @@ def store_parsed(
             _record_problem(mailstore, problem, report)
         for item in parsed:
             report.seen += 1
+            source = scrub_text(item.source)
             if item.problem is not None:
-                _record_problem(mailstore, Problem(item.source, item.problem, None, item.size), report)
+                _record_problem(mailstore, Problem(source, item.problem, None, item.size), report)
             for mail in item.mails:
-                _store_mail(mailstore, mail, item.source, policy, report, relays)
+                try:
+                    _store_mail(mailstore, mail, source, policy, report, relays)
+                except Exception as exc:  # threading or storing one message failed: skip it
+                    problem = Problem(source, f"not stored: {type(exc).__name__}: {exc}",
+                                      mail.message_id, item.size)
+                    _record_problem(mailstore, problem, report)
         mailstore.flush()
         if cursor is not None:
             store.set_cursor(cursor)
@@ -141,6 +148,9 @@ def store_parsed(
 
 
 def _record_problem(mailstore: MailStore, problem: Problem, report: IngestReport) -> None:
+    problem = Problem(scrub_text(problem.source), scrub_text(problem.reason),
+                      None if problem.message_id is None else scrub_text(problem.message_id),
+                      problem.size)
     mailstore.store.add_problem(problem)
     report.problems += 1
     log.warning("mail_skipped", source=problem.source, reason=problem.reason)

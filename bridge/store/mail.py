@@ -13,6 +13,7 @@ from bridge.mail.threading import (
     linked_ids,
     pick_root,
     subject_links,
+    trust_links,
 )
 from bridge.model import Author, Flag, Mail, ThreadView
 from bridge.store.db import Store, from_epoch, to_epoch
@@ -73,11 +74,35 @@ class MailStore:
         return row.fetchone() is not None
 
     def add_mail(self, mail: Mail, source: str) -> int | None:
-        """Store a new message and thread it; returns its thread id, None for a duplicate."""
+        """Store a new message and thread it; returns its thread id, None for a duplicate.
+
+        All or nothing: on any error the message's rows are rolled back (a savepoint inside the
+        caller's transaction) and the error raised, so the caller can record it and go on.
+        """
+        dirty = set(self._dirty)
+        self.conn.execute("SAVEPOINT add_mail")
+        try:
+            thread_id = self._add_mail(mail, source)
+        except BaseException:
+            self.conn.execute("ROLLBACK TO add_mail")
+            self.conn.execute("RELEASE add_mail")
+            self._dirty = dirty
+            raise
+        self.conn.execute("RELEASE add_mail")
+        return thread_id
+
+    def _add_mail(self, mail: Mail, source: str) -> int | None:
         if self.has_message(mail.message_id):
             return None
         ids = linked_ids(mail)
-        thread_ids = self._threads_of_ids(ids) | self._threads_by_subject(mail)
+        known = self._threads_of_ids(ids)
+        thread_ids = set(known.values()) | self._threads_by_subject(mail)
+        if not trust_links(thread_ids, self._rooted(thread_ids)):
+            # distrusted: join only the parent's thread (or the one waiting for this id) and
+            # leave every id that names another thread where it is
+            thread_ids = {known[i] for i in (mail.in_reply_to, mail.message_id) if i in known}
+            thread_ids = set(sorted(thread_ids)[:1])
+            ids = tuple(i for i in ids if i not in known or known[i] in thread_ids)
         thread_id = self._merge(thread_ids) if thread_ids else self._new_thread(mail.date)
         self.conn.executemany(
             "INSERT INTO id_threads(ref_id, thread_id) VALUES (?, ?) "
@@ -106,10 +131,21 @@ class MailStore:
             self._refresh_thread(thread_id)
         self._dirty.clear()
 
-    def _threads_of_ids(self, ids: tuple[str, ...]) -> set[int]:
+    def _threads_of_ids(self, ids: tuple[str, ...]) -> dict[str, int]:
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
-            f"SELECT DISTINCT thread_id FROM id_threads WHERE ref_id IN ({marks})", ids
+            f"SELECT ref_id, thread_id FROM id_threads WHERE ref_id IN ({marks})", ids
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def _rooted(self, thread_ids: set[int]) -> set[int]:
+        """Those of the threads that hold a message starting a conversation (no parent, no Re:)."""
+        if len(thread_ids) < 2:
+            return set()
+        marks = ",".join("?" * len(thread_ids))
+        rows = self.conn.execute(
+            f"SELECT DISTINCT thread_id FROM messages WHERE thread_id IN ({marks}) "
+            "AND parent_id IS NULL AND is_reply = 0", sorted(thread_ids)
         )
         return {int(r[0]) for r in rows}
 

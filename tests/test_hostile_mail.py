@@ -1,0 +1,185 @@
+"""Hostile mail never stops a pass: each message that fails anywhere is recorded and skipped,
+the batch's other messages are stored and the cursor moves (issue 13, the mail side)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bridge.adapters.archive import read_maildir, read_mbox
+from bridge.cli.main import main
+from bridge.mail import headers as h
+from bridge.mail.parse import HASH_ID_DOMAIN, parse_mail
+from bridge.model import Cursor, Mail, RawMail
+from bridge.stages.ingest import IngestPolicy, ingest_archive, store_batch
+from bridge.store.db import Store
+from bridge.store.mail import MailStore
+
+GOOD_DATE = "Mon, 2 Nov 2026 09:15:00 +0000"
+
+
+def msg(mid: str, subject: str = "a question", date: str | None = GOOD_DATE, extra: str = "") -> bytes:
+    date_line = f"Date: {date}\n" if date else ""
+    return (f"Message-ID: {mid}\nFrom: P <p@example.org>\nSubject: {subject}\n{date_line}{extra}"
+            f"\nbody of {mid}\n").encode()
+
+
+def good(i: int) -> RawMail:
+    return RawMail(msg(f"<good{i}@example.org>"), f"test #{i}")
+
+
+def ingest(raws: list[RawMail]) -> tuple[Store, MailStore, dict[str, int]]:
+    store = Store.open(":memory:")
+    ms = MailStore(store)
+    report = store_batch(ms, raws, IngestPolicy(), Cursor("INBOX", 7, 99))
+    return store, ms, report.as_dict()
+
+
+HOSTILE_DATES = {
+    "date_after_9999_12_17": RawMail(msg("<d1@example.org>", date="Sat, 25 Dec 9999 00:00:00 +0000"), "d1"),
+    "from_line_9999_no_date": RawMail(msg("<d2@example.org>", date=None), "d2",
+                                      internal_date=datetime(9999, 12, 30, tzinfo=UTC)),
+    "year_1_with_re": RawMail(msg("<d3@example.org>", "Re: a question", date=None), "d3",
+                              internal_date=datetime(1, 1, 1, tzinfo=UTC)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_DATES))
+def test_absurd_dates_do_not_stop_the_batch(case: str) -> None:
+    """Before: OverflowError in the subject-fallback window, the batch rolled back, cursor stuck."""
+    store, ms, report = ingest([good(1), HOSTILE_DATES[case], good(2)])
+    assert report["messages_stored"] == 3
+    assert store.get_cursor("INBOX") == Cursor("INBOX", 7, 99)
+    hostile = ms.get_mail(HOSTILE_DATES[case].data.split(b"<")[1].split(b">")[0].decode())
+    assert hostile is not None and 1980 <= hostile.date.year < 2200
+
+
+def test_an_encoded_word_decoding_to_a_lone_surrogate_is_stored_with_a_replacement() -> None:
+    """Before: UnicodeEncodeError at the SQLite insert, the whole batch lost."""
+    hostile = RawMail(msg("<s@example.org>", "=?utf-7?q?+2D8-?= help"), "s")
+    _, ms, report = ingest([good(1), hostile, good(2)])
+    assert report["messages_stored"] == 3
+    stored = ms.get_mail("s@example.org")
+    assert stored is not None and stored.subject == "\ufffd help"
+    assert h.scrub_text("a\ud83d\ude00b\udc80") == "a\U0001f600b\ufffd"  # a valid pair is kept
+
+
+def test_a_failure_while_storing_one_message_is_recorded_and_the_rest_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any failure in threading or storing: that message rolls back to nothing and becomes a
+    problem with its reason; the batch's other messages and the cursor commit."""
+    import bridge.store.mail as store_mail
+
+    real = store_mail.subject_links
+
+    def explode(mail: Mail, window: object) -> object:
+        if mail.message_id == "bad@example.org":
+            raise RuntimeError("threading bug")
+        return real(mail, window)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_mail, "subject_links", explode)
+    bad = RawMail(msg("<bad@example.org>", extra="References: <ghost@example.org>\n"), "imap uid 5")
+    store, ms, report = ingest([good(1), bad, good(2)])
+    assert (report["messages_stored"], report["problems"]) == (2, 1)
+    (problem,) = store.problems()
+    assert problem.source == "imap uid 5" and problem.message_id == "bad@example.org"
+    assert problem.reason == "not stored: RuntimeError: threading bug"
+    assert ms.get_mail("bad@example.org") is None
+    ghost = store.conn.execute("SELECT 1 FROM id_threads WHERE ref_id = 'ghost@example.org'")
+    assert ghost.fetchone() is None  # nothing of the failed message is left behind
+    assert store.get_cursor("INBOX") == Cursor("INBOX", 7, 99)
+
+
+@pytest.mark.parametrize("bad_id", ["noat", "<@>", "<a@b>junk", "<@example.org>", "<x@>"])
+def test_an_invalid_message_id_is_treated_as_absent(bad_id: str) -> None:
+    """Two different messages with the same invalid id must not merge into one identity."""
+    one, two = (parse_mail(msg(bad_id, subject))[0] for subject in ("first", "second"))
+    assert not one.has_message_id and one.message_id.endswith(HASH_ID_DOMAIN)
+    assert one.message_id != two.message_id
+    assert h.reference_ids("<@> <q@example.org> <a@>") == ["q@example.org"]
+
+
+def test_one_message_naming_many_questions_does_not_merge_their_threads() -> None:
+    """Before: a References list naming N question ids merged N threads into one."""
+    questions = [RawMail(msg(f"<q{i}@example.org>", f"question {i}"), f"q{i}") for i in range(5)]
+    refs = " ".join(f"<q{i}@example.org>" for i in range(5))
+    joiner = RawMail(msg("<j@example.org>", "Re: question 4",
+                         extra=f"In-Reply-To: <q4@example.org>\nReferences: {refs}\n"), "j")
+    store, ms, _ = ingest([*questions, joiner])
+    threads = {t.root.message_id: sorted(m.message_id for m in t.messages) for t in ms.threads()}
+    assert len(threads) == 5
+    assert threads["q4@example.org"] == ["j@example.org", "q4@example.org"]
+    # the ids it named elsewhere still belong to their own threads
+    rows = store.conn.execute("SELECT COUNT(DISTINCT thread_id) FROM id_threads").fetchone()
+    assert rows[0] == 5
+
+
+def test_an_orphan_reply_still_joins_its_conversation_when_a_message_links_them() -> None:
+    """Repair stays: a reply whose parent is missing joins the question once a message names both."""
+    q = RawMail(msg("<q@example.org>", "koha"), "q")
+    orphan = RawMail(msg("<o@example.org>", "Re: koha", extra="In-Reply-To: <missing@example.org>\n"), "o")
+    link = RawMail(msg("<l@example.org>", "Re: koha",
+                       extra="References: <q@example.org> <missing@example.org>\n"), "l")
+    _, ms, _ = ingest([q, orphan, link])
+    assert [len(t.messages) for t in ms.threads()] == [3]
+
+
+def test_whitespace_only_messages_in_an_mbox_are_recorded(tmp_path: Path) -> None:
+    """Before: a From_ line followed by blank lines vanished without a problem row."""
+    path = tmp_path / "list.mbox"
+    sep = b"From x@example.org Mon Nov  2 09:15:00 2026\n"
+    path.write_bytes(sep + msg("<a@example.org>") + b"\n" + sep + b"\n  \n\n" + sep + msg("<b@example.org>"))
+    raws = list(read_mbox(path))
+    assert len(raws) == 3
+    store = Store.open(":memory:")
+    report = ingest_archive(MailStore(store), raws, IngestPolicy())
+    assert (report.stored, report.problems) == (2, 1)
+    assert store.problems()[0].reason == "empty message"
+
+
+def test_maildir_files_that_are_not_read_are_recorded_with_the_reason_apart(tmp_path: Path) -> None:
+    """Stray files in a Maildir tree and dangling links are problems; the reason has its own field
+    (before: written into the source as "(unreadable: ...)" and parsed back out)."""
+    (tmp_path / "cur").mkdir()
+    (tmp_path / "cur" / "1:2,S").write_bytes(msg("<m@example.org>"))
+    os.symlink(tmp_path / "nowhere", tmp_path / "cur" / "2:2,S")
+    (tmp_path / "stray.eml").write_bytes(msg("<stray@example.org>"))
+    store = Store.open(":memory:")
+    report = ingest_archive(MailStore(store), read_maildir(tmp_path), IngestPolicy())
+    assert (report.stored, report.problems) == (1, 2)
+    problems = {p.source: p.reason for p in store.problems()}
+    assert problems == {
+        f"maildir:{tmp_path / 'cur' / '2:2,S'}": "not a regular file; not read",
+        f"maildir:{tmp_path / 'stray.eml'}": "outside cur/ and new/ in a Maildir tree; not read",
+    }
+
+
+def test_a_maildir_file_name_that_is_not_utf8_is_stored(tmp_path: Path) -> None:
+    (tmp_path / "new").mkdir()
+    name = os.path.join(os.fsencode(tmp_path / "new"), b"\xff\xfe-1")
+    with open(name, "wb") as handle:
+        handle.write(msg("<n@example.org>"))
+    store = Store.open(":memory:")
+    report = ingest_archive(MailStore(store), read_maildir(tmp_path), IngestPolicy())
+    assert report.stored == 1
+
+
+@pytest.mark.parametrize(("flag", "make"), [("--mbox", "dir"), ("--maildir", "file")])
+def test_an_archive_of_the_wrong_kind_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, make: str
+) -> None:
+    """Before: --mbox on a folder gave a traceback, --maildir on a file exited 0 having done nothing."""
+    target = tmp_path / "archive"
+    if make == "dir":
+        target.mkdir()
+    else:
+        target.write_bytes(msg("<x@example.org>"))
+    db = tmp_path / "state" / "b.sqlite3"
+    assert main(["ingest", flag, str(target), "--db", str(db), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert ("is a folder, not an mbox file" if make == "dir" else "is a file, not a folder") in err
+    assert not db.exists()
