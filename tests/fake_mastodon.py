@@ -18,11 +18,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import grapheme
+from loopback_http import LoopbackHttp
 
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
 _URL = re.compile(r"https?://\S+")
@@ -71,7 +72,7 @@ class _Fault:
 
 
 @dataclass
-class FakeMastodon:
+class FakeMastodon(LoopbackHttp):
     host: str = "social.example"
     max_characters: int = 500
     url_weight: int = 23
@@ -84,31 +85,10 @@ class FakeMastodon:
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(109_000_000_000_000_000))
     _lock: Any = field(default_factory=threading.RLock)
-    _server: ThreadingHTTPServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> str:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeMastodon:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     # -- the test's side -------------------------------------------------------------------
     def add_account(self, username: str, display_name: str = "", *, domain: str | None = None,

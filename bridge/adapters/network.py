@@ -10,15 +10,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-import grapheme
-
+from bridge.compose.fit import TextRules
 from bridge.errors import TransientError
 
-Counting = Literal["graphemes", "twitter"]
-
+__all__ = ["Network", "NotSent", "Outgoing", "RateLimited", "Replier", "Reply", "ReplyBatch",
+           "TextRules", "Uncertain", "same_link"]
 
 class RateLimited(TransientError):
     """429: nothing was done; `reset_at` is when the network allows the next call (None: unsaid)."""
@@ -43,35 +42,16 @@ class NotSent(TransientError):
 
 
 @dataclass(frozen=True, slots=True)
-class TextRules:
-    """How a network measures a post: its limit, and what a link weighs (None: its own length)."""
-
-    network: str
-    max_length: int
-    url_weight: int | None = 23
-    counting: Counting = "graphemes"
-
-    def length(self, text: str, links: Sequence[str] = ()) -> int:
-        """The network's count of `text`, each of `links` (found in it) weighted as a URL."""
-        total = int(grapheme.length(text))
-        if self.url_weight is not None:
-            for link in links:
-                total += text.count(link) * (self.url_weight - grapheme.length(link))
-        return total
-
-    def fits(self, text: str, links: Sequence[str] = ()) -> bool:
-        return self.length(text, links) <= self.max_length
-
-
-@dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One question's post for one network: the text, the thread link, the subject (link card)."""
+    """One question's post for one network: the text, the thread link, the subject (link card).
+    `created_at` is when its row was first written: stable across retries and crashes."""
 
     root_id: str
     network: str
     text: str
     link: str
     title: str = ""
+    created_at: datetime | None = None
 
     @property
     def key(self) -> str:
