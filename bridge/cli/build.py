@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bridge.adapters.imap import ImapMailbox
 from bridge.adapters.smtp import make_smtp_sender
 from bridge.adapters.x_account import XPublisher, build_x_client
@@ -39,4 +41,8 @@ def build_services(config: Config) -> Services:
         client = build_x_client(config.x)
         publisher, reply_source = XPublisher(client), client
     sender = make_smtp_sender(config.smtp) if config.smtp is not None else None
-    return Services(mailbox=mailbox, publisher=publisher, reply_source=reply_source, sender=sender)
+    answers = None
+    if config.imap and config.approval.enabled and config.approval.folder not in ("", config.imap.folder):
+        answers = build_mailbox(replace(config.imap, folder=config.approval.folder))
+    return Services(mailbox=mailbox, publisher=publisher, reply_source=reply_source, sender=sender,
+                    approval_mailbox=answers)

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from bridge.cli.review import preview_plans
 from bridge.config.settings import Config
 from bridge.errors import AuthError, BridgeError, ConfigError, TransientError
+from bridge.store import approvals
 from bridge.store import posts as postrows
 from bridge.store.db import Store, from_epoch, schema_version
 from bridge.store.mail import MailStore
@@ -126,6 +127,11 @@ def collect_status(store: Store, config: Config, now: datetime) -> dict[str, Any
         "posting_suspended": posting.suspended_reason,
         "replies": _counts(store, "replies", "status"),
         "relays": _counts(store, "relays", "status"),
+        "approval_requests": approvals.counts(store),
+        "approval_expired": [f"{r.kind} {r.item_id}: {r.reason}"
+                             for r in approvals.requests(store, "expired")[-10:]],
+        "approval_unsent": [f"{r.kind} {r.item_id}: {r.send_status}: {r.error}"
+                            for r in approvals.requests(store) if r.send_status != "sent"][-10:],
         "stages": {str(r[0]): {"last_ok_at": _when(r[1]), "last_error": str(r[2]),
                                "last_error_at": _when(r[3]), "errors": int(r[4])}
                    for r in store.conn.execute("SELECT stage, last_ok_at, last_error, "
@@ -150,6 +156,12 @@ def print_status(status: dict[str, Any], out: TextIO, as_json: bool) -> None:
     if status["posting_suspended"]:
         out.write(f"POSTING SUSPENDED: {status['posting_suspended']}\n")
     out.write(f"replies: {_fmt(status['replies'])}; relay emails: {_fmt(status['relays'])}\n")
+    if status["approval_requests"]:
+        out.write(f"approval requests: {_fmt(status['approval_requests'])}\n")
+    for line in status["approval_expired"]:
+        out.write(f"approval expired: {line}\n")
+    for line in status["approval_unsent"]:
+        out.write(f"approval request not sent: {line}\n")
     for stage, info in sorted(status["stages"].items()):
         error = f"; last error {info['last_error_at']}: {info['last_error']}" if info["last_error"] else ""
         out.write(f"stage {stage}: last ok {info['last_ok_at'] or 'never'}{error}\n")

@@ -18,9 +18,11 @@ from bridge.adapters.x_account import XSettings, read_x
 from bridge.compose.links import LinkSettings, check_url_template
 from bridge.compose.post import ComposeSettings
 from bridge.compose.relay_email import RelaySettings, read_relay
+from bridge.config.approval import read_approval
 from bridge.config.reader import Section
 from bridge.config.secrets import SecretError, SecretRef
 from bridge.decide import rules
+from bridge.decide.approval import ApprovalSettings
 from bridge.decide.caps import PublishSettings, read_publish
 from bridge.decide.matcher import MatcherSettings, check_settings
 from bridge.decide.moderation import ModerationSettings, read_moderation
@@ -83,6 +85,7 @@ class Config:
     publish: PublishSettings = field(default_factory=PublishSettings)
     replies: ReplySettings = field(default_factory=ReplySettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)  # [moderation] approval keys
     smtp: SmtpSettings | None = None
     relay: RelaySettings | None = None
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
@@ -236,6 +239,7 @@ def parse_config(data: dict[str, object], source: str) -> Config:
     for sec in sections.values():
         sec.path = sec.path.lstrip(".")
     store = StoreConfig(path=sections["store"].string("path"))
+    approval = read_approval(sections["moderation"])  # before read_moderation reports unread keys
     sections["store"].finish()
     config = Config(
         list=_read_list(sections["list"]),
@@ -249,6 +253,7 @@ def parse_config(data: dict[str, object], source: str) -> Config:
         publish=read_publish(sections["publish"]),
         replies=read_replies(sections["replies"]),
         moderation=read_moderation(sections["moderation"]),
+        approval=approval,
         smtp=_optional(sections["smtp"], read_smtp),
         relay=_optional(sections["relay"], read_relay),
         metrics=read_metrics(sections["metrics"]),
@@ -256,12 +261,28 @@ def parse_config(data: dict[str, object], source: str) -> Config:
     )
     if config.ingest.body_window < config.matcher.max_age:
         problems.append("ingest.body_window: must be at least matcher.max_age, or due questions have no text")
+    problems.extend(_check_approval(config))
     for name in sorted(set(data) - root.used):
         problems.append(f"{name}: unknown section or key")
     problems.extend(_check_secrets(config))
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return config
+
+
+def _check_approval(config: Config) -> list[str]:
+    """Approval by email sends with [smtp] from the [relay] address and reads answers over IMAP."""
+    if not config.approval.enabled:
+        return []
+    missing = [name for name, value in (("imap", config.imap), ("smtp", config.smtp),
+                                        ("relay", config.relay)) if value is None]
+    if missing:
+        return [f"moderation.moderators: approval by email needs the {', '.join(missing)} "
+                "section(s) (answers are read over IMAP; requests go out by SMTP from "
+                "relay.from_address)"]
+    if config.relay is not None and config.relay.list_address in config.approval.moderators:
+        return ["moderation.moderators: the list's address cannot be a moderator"]
+    return []
 
 
 def secret_refs(config: Config) -> list[tuple[str, SecretRef | None]]:

@@ -86,8 +86,9 @@ class Daemon:
                 self._loop(bridge, services)
             finally:
                 self.notifier.stopping("stopping")
-                if services.mailbox is not None:
-                    services.mailbox.close()
+                for box in (services.mailbox, services.approval_mailbox):
+                    if box is not None:
+                        box.close()
                 store.close()
                 metrics.stop()
                 for sig, handler in previous.items():
@@ -203,11 +204,13 @@ class Daemon:
             log.error("config_reload_refused", problems=exc.problems)
             self.notifier.ready("reload refused: bad config, old config kept")
             return bridge
-        if services.mailbox is not None:
-            services.mailbox.close()
+        for box in (services.mailbox, services.approval_mailbox):
+            if box is not None:
+                box.close()
         new_services = self.build(config)
         services.mailbox, services.publisher = new_services.mailbox, new_services.publisher
         services.reply_source, services.sender = new_services.reply_source, new_services.sender
+        services.approval_mailbox = new_services.approval_mailbox
         self.config = config
         self._connected_once = services.mailbox is None
         self._failures = 1 if services.mailbox is not None else 0

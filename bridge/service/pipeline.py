@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -17,6 +17,8 @@ from bridge.errors import TransientError
 from bridge.mail.echo import EchoSettings
 from bridge.model import ThreadView
 from bridge.service.metrics import MetricsSink, NullMetrics
+from bridge.stages.approval import next_wake as approval_wake
+from bridge.stages.approval import run_approval
 from bridge.stages.ingest import IngestPolicy, IngestReport, store_batch
 from bridge.stages.publish import Publisher, publish_due, reconcile_pending
 from bridge.stages.relay import MailSender, echo_settings, relay_approved
@@ -27,7 +29,7 @@ from bridge.store.mail import MailStore
 
 log = structlog.get_logger()
 
-STAGES = ("ingest", "publish", "replies", "relay")
+STAGES = ("ingest", "publish", "replies", "approval", "relay")
 MAX_SLEEP = timedelta(minutes=15)  # re-check at least this often, whatever is scheduled
 MIN_SLEEP = timedelta(seconds=1)  # never spin: even "due now" waits this long (or for mail)
 
@@ -40,6 +42,7 @@ class Services:
     publisher: Publisher | None = None
     reply_source: ReplySource | None = None
     sender: MailSender | None = None
+    approval_mailbox: ImapMailbox | None = None  # [moderation] approval_folder: answers only
 
 
 @dataclass
@@ -83,7 +86,8 @@ class Bridge:
         if self._echo is None and self.config.relay is not None:
             self._echo = echo_settings(self.store, self.config.relay)  # reads the key once
         return IngestPolicy(body_since=now - self.config.ingest.body_window,
-                            list_id=self.config.list.list_id, list_addresses=addresses, echo=self._echo)
+                            list_id=self.config.list.list_id, list_addresses=addresses, echo=self._echo,
+                            now=now)
 
     def cycle(self, now: datetime, skip: frozenset[str] = frozenset()) -> CycleReport:
         """One pass of every stage (but `skip`); a failing stage is logged and recorded, the others
@@ -91,7 +95,8 @@ class Bridge:
         report = CycleReport()
         started = self.clock()
         for stage, run in (("ingest", self._ingest), ("publish", self._publish),
-                           ("replies", self._replies), ("relay", self._relay)):
+                           ("replies", self._replies), ("approval", self._approval),
+                           ("relay", self._relay)):
             if stage in skip:
                 continue
             try:
@@ -118,6 +123,11 @@ class Bridge:
         cursor = self.store.get_cursor(mailbox.folder)
         for batch in mailbox.fetch_new(cursor):
             total.add(store_batch(self.mailstore, batch.mails, policy, batch.cursor, batch.oversized))
+        answers = self.services.approval_mailbox
+        if answers is not None:
+            only = replace(policy, answers_only=True)
+            for batch in answers.fetch_new(self.store.get_cursor(answers.folder)):
+                total.add(store_batch(self.mailstore, batch.mails, only, batch.cursor, batch.oversized))
         report.ingested = total.stored
         self._touched |= total.threads
         if total.stored:
@@ -135,7 +145,8 @@ class Bridge:
             return  # nothing new, nothing falls due, nothing to send: matching would change nothing
         plans = plan_threads(threads, now, self.config.matcher, self.drafter,
                              postrows.posted_roots(self.store)) if threads else []
-        result = publish_due(self.store, plans, publisher, settings, now)
+        result = publish_due(self.store, plans, publisher, settings, now,
+                             hold_all=self.config.approval.hold_all)
         report.published = len(result.published) + len(result.dry_run)
         self._keep_waiting(plans, result.next_attempt_at or now)
         self._touched = set()
@@ -183,6 +194,17 @@ class Bridge:
             raise TransientError("reply source cannot tell our account id")
         return str(me().id)
 
+    def _approval(self, now: datetime, report: CycleReport) -> None:
+        """Moderators' answers (stored by ingest), expiry, and request emails for held items."""
+        if not self.config.approval.enabled:
+            return
+        self.policy(now)  # the token key, read once (approval needs [relay], so it is there)
+        key = self._echo.key if self._echo is not None else b""
+        result = run_approval(self.store, self.services.sender, self.config.approval,
+                              self.config.relay, key, now)
+        if result.released:  # approved posts are queued: publish them in the next cycle
+            self._publish_after = now
+
     def _relay(self, now: datetime, report: CycleReport) -> None:
         if self.services.sender is None or self.config.relay is None:
             return
@@ -198,6 +220,8 @@ class Bridge:
                 self.store.conn, self.config.replies.reply_window, now):
             due, _ = next_poll_at(self.store.conn, self.config.replies, now)
             times.append(due)
+        if self.config.approval.enabled and (approval := approval_wake(self.store)) is not None:
+            times.append(approval)
         row = self.store.conn.execute(
             "SELECT MIN(next_attempt_at) FROM relays WHERE status = 'pending'").fetchone()
         if row[0] is not None and self.services.sender is not None:

@@ -10,16 +10,18 @@ import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from multiprocessing.pool import AsyncResult
 
 import structlog
 
+from bridge.decide.approval import Answer, is_approval_mail, read_answer
 from bridge.mail.echo import EchoSettings
 from bridge.mail.headers import scrub_text
 from bridge.mail.parse import MailParseError, ParseOptions, parse_mail
 from bridge.model import Cursor, Flag, Mail, Problem, RawMail
+from bridge.store import approvals
 from bridge.store.mail import MailStore
 
 log = structlog.get_logger()
@@ -36,6 +38,7 @@ class IngestReport:
     duplicates: int = 0
     skipped_list: int = 0  # from another list than the configured List-Id
     problems: int = 0
+    approval_answers: int = 0  # answers to approval requests: for the approval stage, not the list
     threads: set[int] = field(default_factory=set)
 
     def add(self, other: IngestReport) -> None:
@@ -44,6 +47,7 @@ class IngestReport:
         self.duplicates += other.duplicates
         self.skipped_list += other.skipped_list
         self.problems += other.problems
+        self.approval_answers += other.approval_answers
         self.threads |= other.threads
 
     def as_dict(self) -> dict[str, int]:
@@ -53,6 +57,7 @@ class IngestReport:
             "duplicates": self.duplicates,
             "other_list": self.skipped_list,
             "problems": self.problems,
+            "approval_answers": self.approval_answers,
             "threads_touched": len(self.threads),
         }
 
@@ -65,6 +70,8 @@ class IngestPolicy:
     list_id: str = ""  # keep only this List-Id ("" = keep all)
     list_addresses: frozenset[str] = frozenset()
     echo: EchoSettings | None = None  # recognise our own relays coming back through the list
+    now: datetime | None = None  # when answers to approval requests are received (None: the clock)
+    answers_only: bool = False  # a folder of its own for approval answers: nothing else is stored
 
 
 def parse_raw(raw: RawMail, policy: IngestPolicy) -> list[Mail]:
@@ -86,13 +93,19 @@ class Parsed:
     size: int
     mails: tuple[Mail, ...] = ()
     problem: str | None = None
+    answers: tuple[Answer, ...] = ()  # the message answers an approval request: not list mail
 
 
 def parse_one(raw: RawMail, policy: IngestPolicy) -> Parsed:
     """Parse without raising: a bad message becomes a Parsed with its problem."""
     size = raw.size or len(raw.data)
     try:
-        return Parsed(raw.source, size, tuple(parse_raw(raw, policy)))
+        mails = tuple(parse_raw(raw, policy))
+        if len(mails) == 1 and is_approval_mail(mails[0]):
+            answer = read_answer(raw.data)
+            answer = replace(answer, message_id=mails[0].message_id)  # the parser's safe identity
+            return Parsed(raw.source, size, answers=(answer,))
+        return Parsed(raw.source, size, () if policy.answers_only else mails)
     except Exception as exc:  # one bad message must never stop a pass
         reason = str(exc) if isinstance(exc, MailParseError) else f"{type(exc).__name__}: {exc}"
         return Parsed(raw.source, size, problem=reason)
@@ -141,10 +154,27 @@ def store_parsed(
                     problem = Problem(source, f"not stored: {type(exc).__name__}: {exc}",
                                       mail.message_id, item.size)
                     _record_problem(mailstore, problem, report)
+            for answer in item.answers:
+                _store_answer(mailstore, answer, source, item.size, policy, report)
         mailstore.flush()
         if cursor is not None:
             store.set_cursor(cursor)
     return report
+
+
+def _store_answer(mailstore: MailStore, answer: Answer, source: str, size: int,
+                  policy: IngestPolicy, report: IngestReport) -> None:
+    """An answer to an approval request: kept for the approval stage, never as list mail."""
+    try:
+        approvals.add_answer(mailstore.store.conn, answer, policy.now or datetime.now(UTC))
+    except Exception as exc:  # one hostile answer must not stop the pass
+        problem = Problem(source, f"approval answer not stored: {type(exc).__name__}: {exc}",
+                          answer.message_id, size)
+        _record_problem(mailstore, problem, report)
+        return
+    report.approval_answers += 1
+    log.info("approval_answer_received", message_id=answer.message_id, sender=answer.from_address,
+             verdict=answer.verdict)
 
 
 def _record_problem(mailstore: MailStore, problem: Problem, report: IngestReport) -> None:

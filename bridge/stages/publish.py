@@ -28,6 +28,7 @@ RATE_LIMIT_FALLBACK = timedelta(minutes=15)  # a 429 without a reset header: X's
 RATE_LIMIT_PAST_RESET = timedelta(seconds=30)  # a 429 whose reset time has already passed
 SURPRISE_SLACK = timedelta(minutes=30)  # stored this long after its due time: it came as a surprise
 RETRY_DELAY = timedelta(minutes=5)  # after a failure that surely did not post (connect refused)
+HOLD_ALL_REASON = "approval = all: every post waits for a moderator"
 
 log = structlog.get_logger(__name__)
 
@@ -79,15 +80,20 @@ class ReconcileReport:
 
 def publish_due(
     store: Store, plans: Sequence[Plan], publisher: Publisher, settings: PublishSettings,
-    now: datetime,
+    now: datetime, *, hold_all: bool = False,
 ) -> PublishReport:
-    """Post released (queued) rows, then due plans, within the caps; hold a mass of new ones."""
+    """Post released (queued) rows, then due plans, within the caps; hold a mass of new ones,
+    or (`hold_all`: [moderation] approval = "all") every new one, for a moderator."""
     _require_autocommit(store)
     report = PublishReport()
     if _gate_closed(store, now, report):
         return report
-    candidates = rows.queued_candidates(store, now) + _new_candidates(store, plans, settings, now,
-                                                                      report)
+    new = _new_candidates(store, plans, settings, now, report)
+    if hold_all and new:
+        report.held.extend(rows.hold(store, new, HOLD_ALL_REASON, now))
+        log.info("posts_held", count=len(new), reason=HOLD_ALL_REASON)
+        new = []
+    candidates = rows.queued_candidates(store, now) + new
     for candidate in candidates:
         slot = _slot(store, candidate, now, settings)
         if slot.at > now:
