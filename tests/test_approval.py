@@ -18,6 +18,7 @@ from bridge.decide.approval import (
     ApprovalSettings,
     RequestState,
     auth_failure,
+    evidence_lines,
     find_tokens,
     judge_answer,
     make_token,
@@ -128,6 +129,14 @@ GOOD = Answer("a@x", TOKEN, "owner@lists.example.org", "approve")
 def test_judge_answer(answer: Answer, state: RequestState | None, action: str, reason: str) -> None:
     outcome = judge_answer(answer, state, MODS, T0 + timedelta(hours=1))
     assert outcome.action == action and reason in outcome.reason
+
+
+def test_a_held_rows_reason_becomes_the_evidence_lines_the_moderators_read() -> None:
+    assert evidence_lines("moderation: MACHINE_MAIL=-4.0, QUESTION=+3.0; approval expired: x") == (
+        "evidence: MACHINE_MAIL=-4.0", "evidence: QUESTION=+3.0", "approval expired: x")
+    assert evidence_lines("mass-new guard: 7 threads were already due") == (
+        "mass-new guard: 7 threads were already due",)
+    assert evidence_lines("") == ()
 
 
 def read(data: dict[str, object]) -> tuple[ApprovalSettings, list[str]]:

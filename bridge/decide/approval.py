@@ -28,6 +28,7 @@ VERDICTS = (APPROVE, REJECT)
 POST, REPLY = "post", "reply"
 OPEN, APPROVED, REJECTED, EXPIRED, CLOSED = "open", "approved", "rejected", "expired", "closed"
 MODES = ("held", "all")
+MODERATION_PREFIX = "moderation: "  # the reason of a row the matcher held (stages.publish)
 TOKEN_LENGTH = 32  # hex digits: 128 bits of the HMAC-SHA256
 MESSAGE_ID_PREFIX = "lsb-approval."
 _TOKEN = rf"[0-9a-f]{{{TOKEN_LENGTH}}}"
@@ -172,6 +173,19 @@ def _problem(msg: Message, tokens: list[str]) -> str:
     if len(set(tokens)) > 1:
         return "carries tokens of several requests"
     return auth_failure(decode_value(v) for v in msg.get_all("Authentication-Results") or [])
+
+
+def evidence_lines(reason: str) -> tuple[str, ...]:
+    """A held row's reason as the lines the moderators read: "; " separates reasons, and the
+    matcher's "moderation: A=+1.0, B=-2.0" names one piece of evidence per rule."""
+    lines: list[str] = []
+    for part in (p.strip() for p in reason.split("; ")):
+        if part.startswith(MODERATION_PREFIX):
+            rules = [r.strip() for r in part.removeprefix(MODERATION_PREFIX).split(", ")]
+            lines += [f"evidence: {r}" for r in rules if r]
+        elif part:
+            lines.append(part)
+    return tuple(lines)
 
 
 # -- deciding --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from bridge.decide.approval import (
     POST,
     REPLY,
     ApprovalSettings,
+    evidence_lines,
     expires_at,
     expiry_reason,
     judge_answer,
@@ -107,7 +108,7 @@ def create_requests(store: Store, settings: ApprovalSettings, envelope: Envelope
         items.append((ApprovalItem(
             POST, make_token(key, POST, post.root_id), post.text,
             question.subject if question else "", question.date if question else None, post.link,
-            _evidence(post.reason), until), post.root_id))
+            evidence_lines(post.reason), until), post.root_id))
     for reply in rows.replies_without_request(store):
         question = mails.get_mail(reply.root_id)
         label = author_label(ReplyItem(reply.reply_id, reply.author_name, reply.author_username,
@@ -115,7 +116,7 @@ def create_requests(store: Store, settings: ApprovalSettings, envelope: Envelope
         items.append((ApprovalItem(
             REPLY, make_token(key, REPLY, reply.reply_id), reply.text,
             question.subject if question else "", question.date if question else None, reply.link,
-            _evidence(reply.reason), until, author=label, url=reply.url), reply.reply_id))
+            evidence_lines(reply.reason), until, author=label, url=reply.url), reply.reply_id))
     for item, item_id in items:
         message_id = request_message_id(item.token, f"{to_epoch(now)}{os.urandom(4).hex()}", domain)
         raw = build_approval_mail(item, envelope, message_id, date=now)
@@ -123,10 +124,6 @@ def create_requests(store: Store, settings: ApprovalSettings, envelope: Envelope
                                                 envelope.moderators, until), now)
         report.created += 1
         log.info("approval_requested", kind=item.kind, item=item_id, message_id=message_id)
-
-
-def _evidence(reason: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in reason.split("; ") if part.strip())
 
 
 def send_due(store: Store, sender: MailSender, envelope: Envelope, grace: timedelta,
