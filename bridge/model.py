@@ -47,6 +47,7 @@ class Mail:
     body: str | None = None  # clean text: no quotes, signature, footer; None = not parsed (headers only)
     size: int = 0  # raw size in bytes
     has_message_id: bool = True  # False: message_id is a content hash
+    body_error: str | None = None  # why the body could not be read (body is then ""); not stored
 
     @property
     def has_references(self) -> bool:

@@ -183,3 +183,60 @@ def test_an_archive_of_the_wrong_kind_is_a_clear_error(
     err = capsys.readouterr().err
     assert ("is a folder, not an mbox file" if make == "dir" else "is a file, not a folder") in err
     assert not db.exists()
+
+
+def test_a_body_that_fails_to_parse_is_recorded_and_the_message_still_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: the body silently became "" with no log and no problem row."""
+    import bridge.mail.parse as parse_module
+
+    def broken(data: bytes) -> object:
+        raise ValueError("broken MIME")
+
+    monkeypatch.setattr(parse_module.mailparser, "parse_from_bytes", broken)
+    store, ms, report = ingest([RawMail(msg("<b@example.org>"), "imap uid 3")])
+    assert (report["messages_stored"], report["problems"]) == (1, 1)
+    stored = ms.get_mail("b@example.org")
+    assert stored is not None and stored.body == ""
+    (problem,) = store.problems()
+    assert problem.reason == "body not readable: ValueError: broken MIME"
+    assert problem.message_id == "b@example.org"
+
+
+def test_only_the_head_of_a_huge_body_is_cleaned() -> None:
+    """A question is never megabytes long: cleaning stops at BODY_TEXT_CHARS, and a message read
+    only in part keeps its full size."""
+    from bridge.mail.parse import BODY_TEXT_CHARS, MESSAGE_HEAD_BYTES
+    from bridge.stages.ingest import parse_raw
+
+    line = "Why does the catalogue show every serial twice after the upgrade?\n"
+    data = msg("<huge@example.org>", extra="").replace(b"body of", line.encode() * 60_000)
+    (mail,) = parse_mail(data)
+    assert mail.body is not None and 0 < len(mail.body) <= BODY_TEXT_CHARS
+    head = RawMail(data[:MESSAGE_HEAD_BYTES], "x", size=len(data))
+    assert parse_raw(head, IngestPolicy())[0].size == len(data)
+
+
+def test_mail_parser_log_lines_never_reach_stderr_as_plain_text(capfd: pytest.CaptureFixture[str]) -> None:
+    """mail-parser logs through the stdlib; before, logging's last-resort handler wrote its lines
+    to stderr (the journal) as plain text. Now they are our (JSON, debug) events."""
+    import io
+    import json
+    import logging
+
+    import structlog
+
+    import bridge.mail.parse  # noqa: F401  (installs the routing)
+    from bridge.service.log import configure_logging
+
+    ours = io.StringIO()
+    configure_logging("debug", stream=ours, json=True)
+    try:
+        logging.getLogger("mailparser.utils").error("Failed decoding header part: x")
+    finally:
+        structlog.reset_defaults()
+    assert capfd.readouterr().err == ""
+    event = json.loads(ours.getvalue().splitlines()[-1])
+    assert (event["event"], event["level"], event["message"]) == (
+        "mailparser_logged", "debug", "Failed decoding header part: x")

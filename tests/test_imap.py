@@ -239,6 +239,70 @@ def test_oversized_message_is_recorded_as_problem_and_cursor_advances(
     assert list(mailbox.fetch_new(batch.cursor)) == []
 
 
+def test_a_uid_gone_from_the_fetch_answer_is_recorded_not_skipped(
+        dovecot_server: DovecotServer, imap_account: Account, make_mailbox: MakeMailbox) -> None:
+    """A message expunged between SEARCH and FETCH is missing from the answer: before, the cursor
+    passed over it and nothing was recorded; now its batch carries a problem for that UID."""
+    for n in (1, 2, 3):
+        dovecot_server.append(imap_account, make_message(n))
+    mailbox = make_mailbox(imap_account, batch_size=1)
+    mailbox.connect()
+    batches = mailbox.fetch_new(None)
+    first = next(batches)
+    with dovecot_server.admin(imap_account) as admin:
+        admin.select_folder("INBOX")
+        admin.delete_messages([2])
+        admin.expunge()
+    second, third = next(batches), next(batches)
+    assert [m.uid for m in first.mails + third.mails] == [1, 3]
+    assert second.mails == () and second.cursor.last_uid == 2
+    (problem,) = second.oversized
+    assert problem.source == "imap:INBOX uid 2" and "FETCH answer" in problem.reason
+
+
+def test_internaldate_is_fetched_as_the_date_fallback(
+        dovecot_server: DovecotServer, imap_account: Account, make_mailbox: MakeMailbox) -> None:
+    """INTERNALDATE (documented as the fallback for a missing Date) is fetched, in UTC."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from bridge.mail.parse import parse_mail
+    from bridge.model import Flag
+
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=-5)))
+    undated = b"From: a@example.org\r\nSubject: no date\r\nMessage-ID: <nd@example.org>\r\n\r\nhi\r\n"
+    with dovecot_server.admin(imap_account) as admin:
+        admin.append("INBOX", undated, msg_time=when)
+    mailbox = make_mailbox(imap_account)
+    mailbox.connect()
+    (raw,) = all_mails(list(mailbox.fetch_new(None)))
+    assert raw.internal_date == datetime(2026, 3, 4, 10, 6, 7, tzinfo=UTC)
+    from bridge.stages.ingest import IngestPolicy, parse_raw
+
+    (mail,) = parse_raw(raw, IngestPolicy())
+    assert mail.date == raw.internal_date and Flag.DATE_MISSING in mail.flags
+    assert parse_mail(raw.data)[0].date.year == 1980  # without it: the 1980 floor
+
+
+def test_batches_are_bounded_by_bytes_and_only_a_head_of_a_huge_message_is_fetched(
+        dovecot_server: DovecotServer, imap_account: Account, make_mailbox: MakeMailbox) -> None:
+    """Memory is bounded by bytes, not count: big messages come in small batches, and of a
+    message larger than MESSAGE_HEAD_BYTES only its head is fetched (its size is the full one)."""
+    from bridge.mail.parse import MESSAGE_HEAD_BYTES
+
+    line = "Our catalogue shows the serials twice; why?\r\n"
+    for n in (1, 2, 3):
+        dovecot_server.append(imap_account, make_message(n, body=line * (700_000 // len(line))))
+    huge = make_message(4, body=line * ((MESSAGE_HEAD_BYTES + 500_000) // len(line)))
+    dovecot_server.append(imap_account, huge)
+    mailbox = make_mailbox(imap_account, batch_bytes=1_500_000)
+    mailbox.connect()
+    batches = list(mailbox.fetch_new(None))
+    assert [[m.uid for m in b.mails] for b in batches] == [[1, 2], [3], [4]]
+    big = batches[-1].mails[0]
+    assert len(big.data) == MESSAGE_HEAD_BYTES and big.size == len(huge)
+    assert big.data == huge[:MESSAGE_HEAD_BYTES]
+
+
 def test_uidvalidity_change_restarts_from_uid_1(
         dovecot_server: DovecotServer, imap_account: Account, make_mailbox: MakeMailbox) -> None:
     """Folder deleted and recreated (new UIDVALIDITY): an old cursor means a resync from UID 1."""

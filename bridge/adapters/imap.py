@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
@@ -25,6 +26,7 @@ from tenacity import (
 
 from bridge.endpoints import plaintext_refused
 from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
+from bridge.mail.parse import MESSAGE_HEAD_BYTES
 from bridge.model import Cursor, Problem, RawMail
 
 Security = Literal["tls", "starttls", "plain"]
@@ -32,14 +34,39 @@ Security = Literal["tls", "starttls", "plain"]
 _TRANSIENT_CODES = ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]", "[SERVERBUG]", "[CONTACTADMIN]")
 
 log = structlog.get_logger()
+_META_CHUNK = 1000  # UIDs per size/date FETCH: a few dozen bytes of answer each
+# Only the head of a message is fetched (a partial FETCH); readers of archives cut at the same place.
+_BODY_HEAD = f"BODY.PEEK[]<0.{MESSAGE_HEAD_BYTES}>".encode()
+_BODY_KEYS = (b"BODY[]<0>", b"BODY[]")
+
+
+def _size(item: dict[bytes, Any] | None) -> int | None:
+    value = (item or {}).get(b"RFC822.SIZE")
+    return int(value) if isinstance(value, int) else None
+
+
+def _body(item: dict[bytes, Any] | None) -> bytes | None:
+    for key in _BODY_KEYS:
+        value = (item or {}).get(key)
+        if isinstance(value, bytes):
+            return value
+    return None
+
+
+def _internal_date(item: dict[bytes, Any] | None) -> datetime | None:
+    """INTERNALDATE as aware UTC (the documented date fallback); None when absent."""
+    value = (item or {}).get(b"INTERNALDATE")
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class FetchBatch:
-    """Up to batch_size messages; `cursor` is where the reader stands after this batch."""
+    """Up to batch_size messages (and batch_bytes); `cursor` is where the reader stands after it."""
 
     mails: tuple[RawMail, ...]
-    oversized: tuple[Problem, ...]
+    oversized: tuple[Problem, ...]  # every UID of the batch not read: too big, or not answered
     cursor: Cursor
 
 
@@ -82,7 +109,7 @@ class ImapMailbox:
         password: Callable[[], str] | None = None,
         oauth2_token: Callable[[], str] | None = None, folder: str = "INBOX",
         ca_file: str | None = None, allow_plaintext: bool = False, timeout: float = 30.0,
-        batch_size: int = 200, max_message_bytes: int = 25_000_000,
+        batch_size: int = 200, max_message_bytes: int = 25_000_000, batch_bytes: int = 16 << 20,
         idle_seconds: float = 600.0, connect_attempts: int = 4, retry_wait: float = 2.0,
     ) -> None:
         if security not in ("tls", "starttls", "plain"):
@@ -100,6 +127,7 @@ class ImapMailbox:
         self.host, self.port, self.security, self.username = host, port, security, username
         self.folder, self.ca_file, self.timeout = folder, ca_file, timeout
         self.batch_size, self.max_message_bytes = batch_size, max_message_bytes
+        self.batch_bytes = batch_bytes
         self.idle_seconds = idle_seconds
         self._password, self._oauth2_token = password, oauth2_token
         self._retrying = Retrying(
@@ -130,6 +158,7 @@ class ImapMailbox:
             except BaseException:
                 _shutdown_quietly(client)
                 raise
+            client.normalise_times = False  # INTERNALDATE keeps its zone: made UTC, never local
             # Keepalive lets the kernel notice a silently dropped link under long IDLEs too.
             client.socket().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         self._client = client
@@ -205,7 +234,9 @@ class ImapMailbox:
     # -- fetching ---------------------------------------------------------------------------
 
     def fetch_new(self, cursor: Cursor | None) -> Iterator[FetchBatch]:
-        """Messages after `cursor`, in UID batches; from UID 1 when UIDVALIDITY (or folder) differs."""
+        """Messages after `cursor`, in batches bounded by bytes and count; from UID 1 when
+        UIDVALIDITY (or folder) differs. Of each message only its first MESSAGE_HEAD_BYTES are
+        fetched, so memory is bounded whatever the mailbox holds."""
         client = self._require_client()
         first = self._first_uid(cursor)
         with self._guard("search"):
@@ -213,10 +244,14 @@ class ImapMailbox:
             client.noop()
             # `UID SEARCH UID n:*` also returns the highest message when its UID is below n.
             uids = sorted(uid for uid in client.search(f"UID {first}:*") if uid >= first)
-        for start in range(0, len(uids), self.batch_size):
-            batch = self._fetch_batch(client, uids[start:start + self.batch_size])
-            self._next_uid = max(self._next_uid, batch.cursor.last_uid + 1)
-            yield batch
+        for start in range(0, len(uids), _META_CHUNK):
+            chunk = uids[start:start + _META_CHUNK]
+            with self._guard("fetch"):
+                meta = client.fetch(chunk, [b"RFC822.SIZE", b"INTERNALDATE"])
+            for group in self._groups(chunk, meta):
+                batch = self._fetch_batch(client, group, meta)
+                self._next_uid = max(self._next_uid, batch.cursor.last_uid + 1)
+                yield batch
 
     def _first_uid(self, cursor: Cursor | None) -> int:
         if cursor is None:
@@ -227,29 +262,50 @@ class ImapMailbox:
             return 1
         return cursor.last_uid + 1
 
-    def _fetch_batch(self, client: IMAPClient, uids: list[int]) -> FetchBatch:
+    def _groups(self, uids: list[int], meta: dict[int, Any]) -> Iterator[list[int]]:
+        """Consecutive UIDs whose fetched bytes stay within batch_bytes (at least one each)."""
+        group: list[int] = []
+        held = 0
+        for uid in uids:
+            size = min(_size(meta.get(uid)) or 0, MESSAGE_HEAD_BYTES)
+            if group and (held + size > self.batch_bytes or len(group) >= self.batch_size):
+                yield group
+                group, held = [], 0
+            group.append(uid)
+            held += size
+        if group:
+            yield group
+
+    def _fetch_batch(self, client: IMAPClient, uids: list[int], meta: dict[int, Any]) -> FetchBatch:
+        sizes = {uid: size for uid in uids if (size := _size(meta.get(uid))) is not None}
+        wanted = [uid for uid in uids if uid in sizes and sizes[uid] <= self.max_message_bytes]
         with self._guard("fetch"):
-            sizes = {uid: int(item[b"RFC822.SIZE"])
-                     for uid, item in client.fetch(uids, [b"RFC822.SIZE"]).items()}
-            wanted = [uid for uid in uids if 0 < sizes.get(uid, 0) <= self.max_message_bytes]
-            bodies = client.fetch(wanted, [b"BODY.PEEK[]"]) if wanted else {}
-        mails = tuple(
-            RawMail(data=bytes(bodies[uid][b"BODY[]"]), source=self._source(uid), uid=uid,
-                    size=len(bodies[uid][b"BODY[]"]))
-            for uid in wanted if uid in bodies and bodies[uid].get(b"BODY[]") is not None
-        )
-        oversized = tuple(
-            Problem(source=self._source(uid), size=size,
-                    reason=f"message size {size} bytes exceeds the limit of "
-                           f"{self.max_message_bytes} bytes; not fetched")
-            for uid, size in sorted(sizes.items()) if size > self.max_message_bytes
-        )
+            bodies = client.fetch(wanted, [_BODY_HEAD]) if wanted else {}
+        mails = []
+        problems = [self._problem(uid, 0, "not in the server's FETCH answer (expunged while "
+                                  "being read?); not fetched") for uid in uids if uid not in sizes]
+        for uid in wanted:
+            data = _body(bodies.get(uid))
+            if data is None:
+                problems.append(self._problem(uid, sizes[uid], "no body in the server's FETCH "
+                                              "answer; not fetched"))
+                continue
+            mails.append(RawMail(data=data, source=self._source(uid), uid=uid,
+                                 size=max(sizes[uid], len(data)),
+                                 internal_date=_internal_date(meta.get(uid))))
+        oversized = [self._problem(uid, size, f"message size {size} bytes exceeds the limit of "
+                                   f"{self.max_message_bytes} bytes; not fetched")
+                     for uid, size in sorted(sizes.items()) if size > self.max_message_bytes]
         for problem in oversized:
             self._log.warning("imap_message_oversized", source=problem.source, size=problem.size)
         cursor = Cursor(folder=self.folder, uidvalidity=self._uidvalidity, last_uid=max(uids))
         self._log.info("imap_batch_fetched", count=len(mails), oversized=len(oversized),
-                       last_uid=cursor.last_uid, uidvalidity=cursor.uidvalidity)
-        return FetchBatch(mails=mails, oversized=oversized, cursor=cursor)
+                       missing=len(problems), last_uid=cursor.last_uid,
+                       uidvalidity=cursor.uidvalidity)
+        return FetchBatch(mails=tuple(mails), oversized=tuple(problems + oversized), cursor=cursor)
+
+    def _problem(self, uid: int, size: int, reason: str) -> Problem:
+        return Problem(source=self._source(uid), reason=reason, size=size)
 
     def _source(self, uid: int) -> str:
         return f"imap:{self.folder} uid {uid}"

@@ -8,6 +8,7 @@ only messages that can still become a post need their words.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import Message
@@ -15,6 +16,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 
 import mailparser
+import structlog
 
 from bridge.mail import headers as h
 from bridge.mail.classify import classify_headers
@@ -24,10 +26,28 @@ from bridge.mail.headerblock import HeaderMap, parse_header_block, split_header_
 from bridge.model import Author, Flag, Mail
 
 _DIGEST_PARSER = BytesParser(policy=compat32)  # only digests are parsed whole
+
+
+class _IntoStructlog(logging.Handler):
+    """mail-parser logs through the stdlib: without this its plain-text lines reach stderr (the
+    journal) through logging's last-resort handler. They join ours as debug events instead."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            structlog.get_logger().debug("mailparser_logged", level_name=record.levelname,
+                                         message=record.getMessage())
+        except Exception:  # a logging failure must never fail a message
+            self.handleError(record)
+
+
+_LIBRARY_LOG = logging.getLogger("mailparser")
+_LIBRARY_LOG.addHandler(_IntoStructlog())
+_LIBRARY_LOG.propagate = False
 HASH_ID_DOMAIN = "hash.listserv-bridge.invalid"
 # Of any message only its first bytes are read: headers, the question's words and a digest's first
 # messages fit; attachments and pasted logs beyond are never held in memory (readers cut there).
 MESSAGE_HEAD_BYTES = 2 << 20
+BODY_TEXT_CHARS = 128 * 1024  # of a body's text only this much is cleaned: a question is shorter
 
 
 class MailParseError(ValueError):
@@ -102,6 +122,7 @@ def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) 
         flags.add(Flag.DATE_MISSING)
     if options.echo is not None and is_our_relay(msg, (), options.echo):
         flags.add(Flag.OURS)
+    text, body_error = _body(raw, options, date)
     return Mail(
         message_id=message_id,
         subject=subject,
@@ -116,7 +137,8 @@ def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) 
         message_id_hash=h.decode_value(msg.get("X-Message-ID-Hash") or msg.get("Message-ID-Hash"))
         or None,
         flags=frozenset(flags),
-        body=extract_body(raw) if _wants_body(options, date) else None,
+        body=text,
+        body_error=body_error,
         size=len(raw),
         has_message_id=has_id,
     )
@@ -124,6 +146,16 @@ def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) 
 
 def _wants_body(options: ParseOptions, date: datetime) -> bool:
     return options.want_body and (options.body_since is None or date >= options.body_since)
+
+
+def _body(raw: bytes, options: ParseOptions, date: datetime) -> tuple[str | None, str | None]:
+    """(clean body or None when not wanted, why it could not be read)."""
+    if not _wants_body(options, date):
+        return None, None
+    try:
+        return extract_body(raw), None
+    except BodyError as exc:
+        return "", str(exc)
 
 
 def _parent_and_refs(msg: HeaderMap, own_id: str) -> tuple[str | None, tuple[str, ...]]:
@@ -189,18 +221,27 @@ def _archived_at(msg: HeaderMap) -> str | None:
     return url if url.startswith(("https://", "http://")) else None
 
 
+class BodyError(ValueError):
+    """The body could not be read (broken MIME); the headers still count."""
+
+
 def extract_body(raw: bytes) -> str:
-    """The author's own words: text/plain (or HTML converted), quotes/signature/footer removed."""
+    """The author's own words: text/plain (or HTML converted), quotes/signature/footer removed.
+
+    Only the first BODY_TEXT_CHARS of text are cleaned (a question is never longer; cleaning costs
+    time per line), and only the first MESSAGE_HEAD_BYTES of the message are parsed at all.
+    Raises BodyError when the MIME structure cannot be read.
+    """
     try:
-        parsed = mailparser.parse_from_bytes(raw)
+        parsed = mailparser.parse_from_bytes(raw[:MESSAGE_HEAD_BYTES])
         plain = [t for t in parsed.text_plain if t and t.strip()]
         html = [t for t in parsed.text_html if t and t.strip()]
-    except Exception:  # mail-parser raises many kinds on broken MIME; the headers still count
-        return ""
+    except Exception as exc:  # mail-parser raises many kinds on broken MIME
+        raise BodyError(f"body not readable: {type(exc).__name__}: {exc}") from exc
     if plain:
-        text = "\n\n".join(plain)
+        text = "\n\n".join(plain)[:BODY_TEXT_CHARS]
     elif html:
-        text = html_to_text("\n".join(html))
+        text = html_to_text("\n".join(html)[: BODY_TEXT_CHARS * 4])[:BODY_TEXT_CHARS]
     else:
         return ""
-    return clean_body(text)
+    return h.scrub_text(clean_body(text))

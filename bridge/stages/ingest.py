@@ -6,7 +6,9 @@ so a crash at any point re-reads at most one batch, and the Message-ID dedupes i
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -82,7 +84,10 @@ def parse_raw(raw: RawMail, policy: IngestPolicy) -> list[Mail]:
         body_since=policy.body_since, fallback_date=raw.internal_date,
         list_addresses=policy.list_addresses, echo=policy.echo,
     )
-    return parse_mail(raw.data, options)
+    mails = parse_mail(raw.data, options)
+    if raw.size > len(raw.data):  # only the head was read: the size is the whole message's
+        mails = [replace(m, size=raw.size) for m in mails]
+    return mails
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,14 @@ def parse_one(raw: RawMail, policy: IngestPolicy) -> Parsed:
     except Exception as exc:  # one bad message must never stop a pass
         reason = str(exc) if isinstance(exc, MailParseError) else f"{type(exc).__name__}: {exc}"
         return Parsed(raw.source, size, problem=reason)
+
+
+def quiet_worker() -> None:
+    """A parser process logs warnings and worse to stderr, never debug lines to stdout."""
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
 
 
 def parse_batch(job: tuple[list[RawMail], IngestPolicy]) -> list[Parsed]:
@@ -148,6 +161,9 @@ def store_parsed(
             if item.problem is not None:
                 _record_problem(mailstore, Problem(source, item.problem, None, item.size), report)
             for mail in item.mails:
+                if mail.body_error is not None:  # stored for threading, and the reason recorded
+                    _record_problem(mailstore, Problem(source, mail.body_error, mail.message_id,
+                                                       item.size), report)
                 try:
                     _store_mail(mailstore, mail, source, policy, report, relays)
                 except Exception as exc:  # threading or storing one message failed: skip it
@@ -223,7 +239,7 @@ def ingest_archive(
         for chunk in batched(raws, batch_size):
             total.add(store_batch(mailstore, chunk, policy))
         return total
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=quiet_worker) as pool:
         in_flight: deque[AsyncResult[list[Parsed]]] = deque()
         pending: list[Parsed] = []
         chunks = batched(raws, PARALLEL_CHUNK)
