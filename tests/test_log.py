@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from bridge.cli.main import main
+from bridge.config.secrets import SecretRef
 from bridge.service.log import REDACTED, REDACTOR, configure_logging
 
 CANARY = "canary-Zq8x-41f7-secret"
@@ -71,3 +72,16 @@ password = {{ file = "{tmp_path / 'smtp'}" }}
     captured = capsys.readouterr()
     assert all(f"{CANARY}-{name}" in REDACTOR.secrets for name in names)
     assert CANARY not in captured.out + captured.err
+
+
+def test_a_command_secret_is_masked_once_it_has_been_run(tmp_path: Path) -> None:
+    """Issue 9: {command} secrets were never registered, nor the new ones after a SIGHUP."""
+    out = io.StringIO()
+    configure_logging("info", stream=out, json=True)
+    for n in (1, 2):  # the second stands for the command a reloaded config names
+        script = tmp_path / f"token{n}"
+        script.write_text(f"#!/bin/sh\necho {CANARY}-{n}\n")
+        script.chmod(0o700)
+        token = SecretRef("command", (str(script),)).resolve()
+        structlog.get_logger().warning("x_call_failed", error=f"401: Bearer {token} refused")
+    assert CANARY not in out.getvalue() and out.getvalue().count(REDACTED) == 2

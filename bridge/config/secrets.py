@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 KINDS = ("file", "credential", "env", "command")
+_WATCHERS: list[Callable[[str], None]] = []  # told every value resolved (the log redactor)
+
+
+def watch_resolved(watcher: Callable[[str], None]) -> None:
+    """Call `watcher` with every secret value resolved from now on, whatever its kind: a
+    {command} secret (a token that rotates) is known only once it has been run."""
+    if watcher not in _WATCHERS:
+        _WATCHERS.append(watcher)
 
 
 class SecretError(ValueError):
@@ -28,7 +37,12 @@ class SecretRef:
 
     def resolve(self, environ: dict[str, str] | None = None) -> str:
         """Read the secret now (tokens that rotate are read again at each connect)."""
-        env = os.environ if environ is None else environ
+        value = self._read(os.environ if environ is None else environ)
+        for watcher in _WATCHERS:
+            watcher(value)
+        return value
+
+    def _read(self, env: os._Environ[str] | dict[str, str]) -> str:
         if self.kind == "env":
             value = env.get(str(self.where))
             if value is None:

@@ -12,6 +12,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from bridge.config.secrets import watch_resolved
+
 REDACTED = "[REDACTED]"
 
 
@@ -21,6 +23,11 @@ class SecretRedactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets: list[str] = []
         self.add(secrets)
+
+    def add_one(self, secret: str) -> None:
+        """Mask this value too (the secret reader calls it with every value it resolves)."""
+        if len(secret) >= 4 and secret not in self.secrets:
+            self.add([secret])
 
     def add(self, secrets: Iterable[str]) -> None:
         self.secrets = sorted({*self.secrets, *(s for s in secrets if len(s) >= 4)}, key=len,
@@ -69,6 +76,7 @@ class _CurrentStderr:
 def configure_logging(level: str = "info", stream: TextIO | None = None,
                       json: bool | None = None) -> None:
     """Configure structlog once per process; JSON when `stream` is not a terminal."""
+    watch_resolved(REDACTOR.add_one)  # every secret read from now on, SIGHUP reloads included
     out: Any = stream or _CurrentStderr()
     as_json = (not out.isatty()) if json is None else json
     renderer: Any = (
