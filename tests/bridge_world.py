@@ -67,14 +67,26 @@ class World:
         port = self.config.read_text().split('listen = "127.0.0.1:')[1].split('"')[0]
         return f"http://127.0.0.1:{port}/metrics"
 
-    def start(self) -> tuple[subprocess.Popen[bytes], NotifyListener]:
+    def start(self, *args: str) -> tuple[subprocess.Popen[bytes], NotifyListener]:
         sock = NotifyListener(self.notify_path)
         env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "PYTHONUNBUFFERED": "1"}
         log = open(self.tmp / "daemon.log", "ab")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", "--config",
-                                 str(self.config)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=log)
+                                 str(self.config), *args], cwd=ROOT, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         return proc, sock
+
+    def edit_config(self, old: str, new: str) -> None:
+        text = self.config.read_text()
+        assert old in text, old
+        self.config.write_text(text.replace(old, new, 1))
+
+    def use_example_imap_timeouts(self) -> None:
+        """The example config's IMAP timings (deploy/config.example.toml), not the tests' short ones."""
+        self.edit_config('idle_refresh = "10s"\ntimeout = "5s"', 'idle_refresh = "10m"\ntimeout = "30s"')
+
+    def log_count(self, event: str) -> int:
+        return self.log().count(event)
 
     def posts(self) -> list[object]:
         return list(self.fake.posts_by(self.bot))
@@ -175,6 +187,19 @@ def threads_json(world: World) -> list[dict[str, object]]:
     done = subprocess.run([sys.executable, "-m", "bridge.cli", "threads", "--json", "--config",
                            str(world.config)], cwd=ROOT, capture_output=True, check=True)
     return [json.loads(line) for line in done.stdout.decode().splitlines()]
+
+
+@contextmanager
+def running(world: World, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], NotifyListener]]:
+    """The daemon as a subprocess for the block; killed if the block leaves it running."""
+    proc, notify = world.start(*args)
+    try:
+        yield proc, notify
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        notify.close()
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:

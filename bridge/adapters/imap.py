@@ -137,6 +137,7 @@ class ImapMailbox:
             before_sleep=self._log_retry, reraise=True,
         )
         self._client: IMAPClient | None = None
+        self._idling = False  # IDLE sent and DONE not yet answered
         self._uidvalidity = 0
         self._next_uid = 1  # first UID not yet reported by fetch_new (or UIDNEXT at connect)
         self._log = log.bind(host=host, port=port, folder=folder, username=username)
@@ -197,7 +198,18 @@ class ImapMailbox:
         if self._client is None:
             self.connect()
         assert self._client is not None
+        if self._idling:  # a signal ended a wait inside IDLE: end it before any other command
+            with self._guard("idle done"):
+                self._end_idle(self._client)
         return self._client
+
+    def _end_idle(self, client: IMAPClient) -> list[Any]:
+        """Send DONE for an IDLE in progress and read its answer, within the timeout."""
+        self._idling = False
+        client.socket().settimeout(self.timeout)  # idle_check leaves the socket without one
+        _, tail = client.idle_done()
+        tail_list: list[Any] = tail
+        return tail_list
 
     @contextmanager
     def _guard(self, context: str) -> Iterator[None]:
@@ -216,6 +228,7 @@ class ImapMailbox:
 
     def _drop(self) -> None:
         client, self._client = self._client, None
+        self._idling = False
         if client is not None:
             self._log.warning("imap_connection_dropped")
             _shutdown_quietly(client)
@@ -226,6 +239,8 @@ class ImapMailbox:
         if client is None:
             return
         try:
+            if self._idling:  # LOGOUT inside IDLE would wait for the whole timeout: DONE first
+                self._end_idle(client)
             client.logout()
         except Exception:  # a dead link cannot log out; just release the socket
             _shutdown_quietly(client)
@@ -343,6 +358,7 @@ class ImapMailbox:
     def _idle_once(self, client: IMAPClient, span: float) -> bool:
         """One IDLE command for at most `span` s; True if the server announced new mail."""
         client.idle()
+        self._idling = True  # until DONE is answered; a signal may end the wait before that
         self._log.debug("imap_idle_started", seconds=round(span, 1))
         arrived = False
         end = time.monotonic() + span
@@ -355,7 +371,7 @@ class ImapMailbox:
                 # round trip below proves the link alive or raises.
                 break
             arrived = _announces_mail(responses)
-        _, tail = client.idle_done()
+        tail = self._end_idle(client)
         if _says_bye(tail):
             raise TransientError(f"imap {self.host}:{self.port}: server said BYE after IDLE")
         return arrived or _announces_mail(tail)

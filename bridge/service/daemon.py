@@ -16,7 +16,7 @@ import structlog
 from bridge.config.settings import Config, load_config
 from bridge.errors import AuthError, BridgeError, ConfigError
 from bridge.service.lock import StateLock
-from bridge.service.metrics import start_metrics
+from bridge.service.metrics import MetricsSink, start_metrics
 from bridge.service.notify import Notifier
 from bridge.service.pipeline import STAGES, Bridge, CycleReport, Services
 from bridge.stages.publish import resume_posting
@@ -34,6 +34,12 @@ class Interrupted(BaseException):
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _close_mailboxes(services: Services) -> None:
+    for box in (services.mailbox, services.approval_mailbox):
+        if box is not None:
+            box.close()
 
 
 class Daemon:
@@ -78,19 +84,21 @@ class Daemon:
             store = Store.open(self.db_path)
             previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT,
                                                                     signal.SIGHUP)}
-            services = self.build(self.config)
-            metrics = start_metrics(self.config.metrics, STAGES)
-            try:
+            services: Services | None = None
+            metrics: MetricsSink | None = None
+            try:  # whatever fails from here on, the store and the signal handlers are released
+                services = self.build(self.config)
+                metrics = start_metrics(self.config.metrics, STAGES)
                 bridge = Bridge(self.config, store, services, metrics=metrics)
                 self._resume(store, services)
                 self._loop(bridge, services)
             finally:
                 self.notifier.stopping("stopping")
-                for box in (services.mailbox, services.approval_mailbox):
-                    if box is not None:
-                        box.close()
+                if services is not None:
+                    _close_mailboxes(services)
                 store.close()
-                metrics.stop()
+                if metrics is not None:
+                    metrics.stop()
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
         log.info("daemon_stopped")
@@ -204,10 +212,13 @@ class Daemon:
             log.error("config_reload_refused", problems=exc.problems)
             self.notifier.ready("reload refused: bad config, old config kept")
             return bridge
-        for box in (services.mailbox, services.approval_mailbox):
-            if box is not None:
-                box.close()
-        new_services = self.build(config)
+        try:  # the new services are built before the old ones are closed: a failure keeps them
+            new_services = self.build(config)
+        except Exception as exc:  # a failing secret command, an adapter refusing its settings
+            log.error("config_reload_refused", error=f"{type(exc).__name__}: {exc}")
+            self.notifier.ready("reload refused: services could not be built, old config kept")
+            return bridge
+        _close_mailboxes(services)
         services.mailbox, services.publisher = new_services.mailbox, new_services.publisher
         services.reply_source, services.sender = new_services.reply_source, new_services.sender
         services.approval_mailbox = new_services.approval_mailbox
