@@ -28,7 +28,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from dovecot import DovecotServer  # noqa: E402
 
 from bridge.adapters.imap import ImapMailbox  # noqa: E402
-from bridge.config.settings import Config, ImapConfig  # noqa: E402
+from bridge.config.sections import ImapConfig  # noqa: E402
+from bridge.config.settings import Config  # noqa: E402
 from bridge.decide.caps import PublishSettings  # noqa: E402
 from bridge.service.log import configure_logging  # noqa: E402
 from bridge.service.pipeline import Bridge, Services  # noqa: E402

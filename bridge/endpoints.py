@@ -25,3 +25,14 @@ def http_refused(url: str) -> bool:
     """An API base URL must be https; plain http only to a loopback host (a test server)."""
     parts = urlsplit(url)
     return not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")))
+
+
+def check_loopback(host: str) -> None:
+    """Metrics tell anyone who can read them how the bridge is doing: never off the machine."""
+    try:
+        ipaddress.ip_address(host)  # bind an address, never a name
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IP address; use 127.0.0.1 or [::1]") from None
+    if not is_loopback(host):
+        raise ValueError(f"{host} is not a loopback address; metrics are served on 127.0.0.1 or "
+                         "[::1] only (put a reverse proxy with authentication in front if needed)")

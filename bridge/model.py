@@ -5,6 +5,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
+
+
+class Secret(Protocol):
+    """A secret reference (bridge.config.secrets.SecretRef): read when a command needs it."""
+
+    def resolve(self) -> str: ...
 
 
 class Flag(enum.StrEnum):

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge.config.policy import read_publish
 from bridge.config.reader import Section
 from bridge.decide.caps import (
     PublishSettings,
@@ -20,7 +21,6 @@ from bridge.decide.caps import (
     plan_slot,
     price_of,
     quiet_end,
-    read_publish,
 )
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -137,3 +137,17 @@ def test_matcher_and_links_problems_are_reported_with_key_paths() -> None:
     assert "links.url_template: required" in text
     assert "post.hashtags" in text
     assert "matcher:" in text and "(" in text
+
+
+def test_reading_config_loads_no_adapter_or_network_library() -> None:
+    """Config is values only: the adapters (tweepy, imapclient, smtplib) are built by the CLI."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bridge.config.settings; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('tweepy', 'imapclient', 'smtplib', 'requests') or m.startswith(('bridge.adapters', "
+            "'bridge.stages', 'bridge.service')))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert done.stdout.split() == []

@@ -10,14 +10,13 @@ from datetime import UTC, datetime
 import pytest
 
 from bridge.config.reader import Section
+from bridge.config.sections import MetricsSettings
+from bridge.config.services import parse_listen, read_metrics
 from bridge.errors import ConfigError
 from bridge.service.metrics import (
     Metrics,
-    MetricsSettings,
     MetricsSink,
     NullMetrics,
-    parse_listen,
-    read_metrics,
     start_metrics,
 )
 

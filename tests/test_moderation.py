@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.config.policy import read_moderation
 from bridge.config.reader import Section
 from bridge.decide.moderation import (
     STOP_REASON,
@@ -19,7 +20,6 @@ from bridge.decide.moderation import (
     content_chars,
     is_stop,
     moderate,
-    read_moderation,
     run_moderate,
 )
 from bridge.store.db import Store, to_epoch

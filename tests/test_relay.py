@@ -17,9 +17,9 @@ from bridge.compose.relay_email import (
     ReplyItem,
     build_relay_mail,
     check_reply,
-    read_relay,
     relay_subject,
 )
+from bridge.config.policy import read_relay
 from bridge.config.reader import Section
 from bridge.mail.echo import EchoSettings, is_our_relay
 from bridge.model import Author, Mail

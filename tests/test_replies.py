@@ -16,10 +16,12 @@ import pytest
 from fake_x import MENTIONS, SEARCH, FakePost, FakeUser, FakeX
 
 from bridge.adapters.x_client import XClient, XPost
+from bridge.config.policy import read_replies
 from bridge.config.reader import Section
+from bridge.config.sections import ReplySettings
 from bridge.decide.moderation import ModerationSettings
 from bridge.errors import AuthError
-from bridge.stages.replies import PollReport, ReplySettings, poll_replies, read_replies, reply_text
+from bridge.stages.replies import PollReport, poll_replies, reply_text
 from bridge.store.db import Store, to_epoch
 
 TOKEN = "oauth2-user-token-replies"
@@ -290,7 +292,8 @@ KILL_IN_COMMIT = textwrap.dedent("""
     import os, signal, sys
     from datetime import datetime
     from bridge.decide.moderation import ModerationSettings
-    from bridge.stages.replies import ReplySettings, poll_replies
+    from bridge.config.sections import ReplySettings
+    from bridge.stages.replies import poll_replies
     from bridge.store.db import Store
     from bridge.adapters.x_client import XClient
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from smtp_server import RecordingHandler, SmtpServer, free_port, make_cert, plain_sender
 
-from bridge.adapters.smtp import SmtpPermanentError, SmtpSender, SmtpTransientError, read_smtp
+from bridge.adapters.smtp import SmtpPermanentError, SmtpSender, SmtpTransientError
 from bridge.config.reader import Section
+from bridge.config.services import read_smtp
 from bridge.errors import AuthError, PermanentError
 
 RAW = (b"From: bridge@bridge.example.net\r\nTo: list@lists.example.org\r\nSubject: hi\r\n"

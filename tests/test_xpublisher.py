@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fake_x import FakeX
 
-from bridge.adapters.x_account import XPublisher, XSettings, build_x_client, read_x, same_link
+from bridge.adapters.x_account import XPublisher, same_link
 from bridge.adapters.x_client import TWEEPY_HOST, XClient
+from bridge.cli.build import build_x_client
 from bridge.config.reader import Section
 from bridge.config.secrets import SecretRef
+from bridge.config.sections import XSettings
+from bridge.config.services import read_x
 from bridge.errors import AuthError, ConfigError
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -12,14 +12,11 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from typing import Literal
 
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from bridge.config.reader import Section
-from bridge.config.secrets import SecretRef
 from bridge.endpoints import plaintext_refused
 from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
 
@@ -43,50 +40,6 @@ class SmtpPermanentError(PermanentError):
     def __init__(self, message: str, code: int = 0) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int = 587
-    security: Security = "starttls"
-    username: str = ""
-    password: SecretRef | None = field(default=None, repr=False)
-    ca_file: str | None = None
-    allow_plaintext: bool = False
-    timeout: float = 30.0
-    attempts: int = 3
-    retry_wait: float = 2.0
-
-
-def read_smtp(sec: Section) -> SmtpSettings:
-    """SmtpSettings from the [smtp] table; every problem is collected with its key path."""
-    host = sec.required_string("host")
-    security: Security = sec.string("security", "starttls", choices=("tls", "starttls", "plain"))  # type: ignore[assignment]
-    settings = SmtpSettings(
-        host=host, port=sec.integer("port", _DEFAULT_PORTS[security], 1, 65535), security=security,
-        username=sec.string("username"), password=sec.secret("password", required=False),
-        ca_file=sec.string("ca_file") or None, allow_plaintext=sec.boolean("allow_plaintext", False),
-        timeout=sec.number("timeout", 30.0, minimum=1.0), attempts=sec.integer("attempts", 3, 1, 10),
-        retry_wait=sec.number("retry_wait", 2.0),
-    )
-    if settings.username and settings.password is None:
-        sec.problems.append(f"{sec.key('password')}: required when username is set")
-    if host and plaintext_refused(security, settings.allow_plaintext, host):
-        sec.problems.append(f"{sec.key('security')}: plain is allowed only with allow_plaintext "
-                            "on a loopback host")
-    sec.finish()
-    return settings
-
-
-def make_smtp_sender(settings: SmtpSettings) -> SmtpSender:
-    secret = settings.password
-    return SmtpSender(
-        host=settings.host, port=settings.port, security=settings.security,
-        username=settings.username, password=secret.resolve if secret else None,
-        ca_file=settings.ca_file, allow_plaintext=settings.allow_plaintext,
-        timeout=settings.timeout, attempts=settings.attempts, retry_wait=settings.retry_wait,
-    )
 
 
 def _retryable(exc: BaseException) -> bool:

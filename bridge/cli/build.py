@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bridge.adapters.imap import ImapMailbox
-from bridge.adapters.smtp import make_smtp_sender
-from bridge.adapters.x_account import XPublisher, build_x_client
-from bridge.config.settings import Config, ImapConfig
+from bridge.adapters.smtp import SmtpSender
+from bridge.adapters.x_account import XPublisher
+from bridge.adapters.x_client import XClient
+from bridge.config.secrets import SecretError, SecretRef
+from bridge.config.sections import OAUTH1_KEYS, ImapConfig, SmtpSettings, XSettings
+from bridge.config.settings import Config
+from bridge.errors import ConfigError
 from bridge.service.pipeline import Services
 
 
@@ -31,6 +35,36 @@ def build_mailbox(cfg: ImapConfig, connect_attempts: int = 4) -> ImapMailbox:
         idle_seconds=cfg.idle_refresh.total_seconds(),
         connect_attempts=connect_attempts,
     )
+
+
+def make_smtp_sender(settings: SmtpSettings) -> SmtpSender:
+    secret = settings.password
+    return SmtpSender(
+        host=settings.host, port=settings.port, security=settings.security,
+        username=settings.username, password=secret.resolve if secret else None,
+        ca_file=settings.ca_file, allow_plaintext=settings.allow_plaintext,
+        timeout=settings.timeout, attempts=settings.attempts, retry_wait=settings.retry_wait,
+    )
+
+
+def build_x_client(settings: XSettings) -> XClient:
+    """The XClient, with every secret read now; a missing secret is a ConfigError."""
+    names = OAUTH1_KEYS if settings.auth == "oauth1" else ("oauth2_user_token",)
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for name in names:
+        ref: SecretRef | None = getattr(settings, name)
+        if ref is None:
+            problems.append(f"x.{name}: required")
+            continue
+        try:
+            values[name] = ref.resolve()
+        except SecretError as exc:
+            problems.append(f"x.{name}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return XClient(api_base_url=settings.api_base_url, timeout=settings.timeout.total_seconds(),
+                   **values)
 
 
 def build_services(config: Config) -> Services:

@@ -49,9 +49,8 @@ def _probe(name: str, service: str, action: Callable[[], str]) -> CheckResult:
 
 def run_checks(config: Config, db_path: str) -> list[CheckResult]:
     """Every check that applies to this config, in order; nothing is sent or posted."""
-    from bridge.adapters.smtp import make_smtp_sender
-    from bridge.adapters.x_account import XPublisher, build_x_client
-    from bridge.cli.build import build_mailbox
+    from bridge.adapters.x_account import XPublisher
+    from bridge.cli.build import build_mailbox, build_x_client, make_smtp_sender
 
     results = [CheckResult("config", True, f"{config.source}: valid")]
 

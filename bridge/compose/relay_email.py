@@ -19,11 +19,8 @@ from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 
 from bridge.compose.post import ComposeSettings, clean_subject, make_template_env
-from bridge.config.reader import Section
-from bridge.config.secrets import SecretRef
 from bridge.mail.echo import TOKEN_HEADER, make_token
-from bridge.mail.headers import parse_address
-from bridge.model import Mail
+from bridge.model import Mail, Secret
 
 TEMPLATE_NAME = "relay.txt.j2"
 MAX_NAME = 64  # characters of an X display name we show
@@ -34,8 +31,6 @@ MAX_REFERENCES = 20
 _USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")  # X's rule for @handles
 _MESSAGE_ID = re.compile(r"[!-~]+@[!-~]+")  # printable ASCII, no spaces
 _BAD_IN_ID = re.compile(r"[<>()\[\],;:\\\"]")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 _REPLY_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:re|aw|sv|antw|vs|odp|r)\s*(?:\[\d+\])?\s*[:：]",
                            re.IGNORECASE)
 # Bidi embeddings/overrides/isolates and the BOM can make a name read as something else.
@@ -61,7 +56,7 @@ class RelaySettings:
     give_up_after: timedelta = timedelta(days=3)
     retry_base: timedelta = timedelta(minutes=5)  # first backoff after a failure that sent nothing
     message_id_domain: str = ""  # "" = the domain of from_address
-    token_secret: SecretRef | None = field(default=None, repr=False)
+    token_secret: Secret | None = field(default=None, repr=False)
     template_dir: str | None = None
 
     @property
@@ -79,42 +74,6 @@ class ReplyItem:
     text: str
     url: str
     created_at: datetime
-
-
-def read_relay(sec: Section) -> RelaySettings:
-    """RelaySettings from the [relay] table; every problem is collected with its key path."""
-    from_address = _address(sec, "from_address")
-    list_address = _address(sec, "list_address")
-    if from_address and from_address == list_address:
-        sec.problems.append(f"{sec.key('from_address')}: must be the bridge's own address, not the list's")
-    settings = RelaySettings(
-        from_address=from_address,
-        list_address=list_address,
-        admin_contact=clean_line(sec.required_string("admin_contact"), 200),
-        from_name=clean_line(sec.string("from_name", "Solo Librarians Bridge"), MAX_NAME),
-        batch_window=sec.duration("batch_window", "30m"),
-        resend_grace=sec.duration("resend_grace", "30m"),
-        give_up_after=sec.duration("give_up_after", "3d"),
-        retry_base=sec.duration("retry_base", "5m"),
-        message_id_domain=sec.string("message_id_domain").lower(),
-        token_secret=sec.secret("token_secret", required=False),
-        template_dir=sec.string("template_dir") or None,
-    )
-    if settings.retry_base < timedelta(seconds=1):
-        sec.problems.append(f"{sec.key('retry_base')}: must be at least 1s")
-    if settings.message_id_domain and not _DOMAIN.fullmatch(settings.message_id_domain):
-        sec.problems.append(f"{sec.key('message_id_domain')}: not a domain name")
-    sec.finish()
-    return settings
-
-
-def _address(sec: Section, name: str) -> str:
-    value = sec.required_string(name)
-    address = parse_address(value)[1] if value else ""
-    if value and (not address or address != value.strip().lower()):
-        sec.problems.append(f"{sec.key(name)}: expected a plain address such as bridge@example.org")
-        return ""
-    return address
 
 
 # --- cleaning: every string that reaches a header or the body goes through one of these ---

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from bridge.config.reader import Section
+from zoneinfo import ZoneInfo
 
 HOUR = timedelta(hours=1)
 MAX_STEPS = 64  # each step moves the candidate time forward; a handful always suffices
@@ -171,41 +169,3 @@ def plan_slot(
         return Slot(slot.at, f"monthly budget ${settings.monthly_budget_usd:.2f} "
                              f"(spent ${spent:.2f})")
     return next_slot(history, now, settings)
-
-
-def read_publish(sec: Section) -> PublishSettings:
-    """[publish] from the config file; every problem goes to sec.problems with its key path."""
-    d = PublishSettings()
-    settings = PublishSettings(
-        dry_run=sec.boolean("dry_run", d.dry_run),
-        max_per_hour=sec.integer("max_per_hour", d.max_per_hour, minimum=1),
-        max_per_day=sec.integer("max_per_day", d.max_per_day, minimum=1),
-        min_spacing=sec.duration("min_spacing", "20m"),
-        quiet_hours=sec.string("quiet_hours", d.quiet_hours),
-        timezone=sec.string("timezone", d.timezone),
-        monthly_budget_usd=sec.number("monthly_budget_usd", d.monthly_budget_usd),
-        price_post_with_link=sec.number("price_post_with_link", d.price_post_with_link),
-        price_post=sec.number("price_post", d.price_post),
-        mass_new_threshold=sec.integer("mass_new_threshold", d.mass_new_threshold),
-        reconcile_window=sec.duration("reconcile_window", "2h"),
-    )
-    sec.finish()
-    return _checked(settings, sec)
-
-
-def _checked(settings: PublishSettings, sec: Section) -> PublishSettings:
-    try:
-        settings.zone  # noqa: B018  # raises on an unknown zone
-    except (ZoneInfoNotFoundError, ValueError):
-        sec.problems.append(f"{sec.key('timezone')}: unknown time zone {settings.timezone!r}")
-        settings = replace(settings, timezone="UTC")
-    try:
-        settings.quiet  # noqa: B018
-    except ValueError as exc:
-        sec.problems.append(f"{sec.key('quiet_hours')}: {exc}")
-        settings = replace(settings, quiet_hours="")
-    if settings.reconcile_window < timedelta(minutes=5):
-        sec.problems.append(f"{sec.key('reconcile_window')}: must be at least 5m (X's own "
-                            "timeline can lag behind a post)")
-    return settings
-

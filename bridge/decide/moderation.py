@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from bridge.config.reader import Section
 from bridge.durations import format_duration
 from bridge.store.db import Store, from_epoch, to_epoch
 
@@ -25,7 +24,6 @@ APPROVED, HELD, REJECTED, RELAYED = "approved", "held", "rejected", "relayed"
 STOP_REASON = "asked to stop"
 ADMIN = "admin"
 AUTOMATIC = "moderation"
-_HANDLE = re.compile(r"@?(\w{1,15})")
 _MENTION = re.compile(r"(?<![\w@])@\w{1,15}")
 _LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+")
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
@@ -179,37 +177,6 @@ MODE_RULES: dict[str, tuple[Rule, ...]] = {
     "open": (rule_stop, rule_blocklist, rule_open),
     "hold": (rule_stop, rule_blocklist, rule_hold_all),
 }
-
-
-def read_moderation(sec: Section) -> ModerationSettings:
-    """The [moderation] table; every key optional."""
-    d = ModerationSettings()
-    cfg = ModerationSettings(
-        mode=sec.string("mode", d.mode, MODES),
-        blocklist=_read_handles(sec, "blocklist"),
-        allowlist=_read_handles(sec, "allowlist"),
-        hold_links=sec.boolean("hold_links", d.hold_links),
-        min_account_age=sec.duration("min_account_age", "30d"),
-        per_author_daily=sec.integer("per_author_daily", d.per_author_daily, 0, 10_000),
-        per_thread_daily=sec.integer("per_thread_daily", d.per_thread_daily, 0, 100_000),
-        min_chars=sec.integer("min_chars", d.min_chars, 0, 280),
-    )
-    both = cfg.blocklist & cfg.allowlist
-    if both:
-        sec.problems.append(f"{sec.path}: on both blocklist and allowlist: {', '.join(sorted(both))}")
-    sec.finish()
-    return cfg
-
-
-def _read_handles(sec: Section, name: str) -> frozenset[str]:
-    handles = set()
-    for value in sec.strings(name):
-        match = _HANDLE.fullmatch(value.strip())
-        if match is None:
-            sec.problems.append(f"{sec.key(name)}: {value!r} is not an X handle")
-        else:
-            handles.add(match.group(1).lower())
-    return frozenset(handles)
 
 
 # -- the store side ----------------------------------------------------------------------------

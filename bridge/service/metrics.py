@@ -8,67 +8,21 @@ NullMetrics (same methods, does nothing) otherwise, so no call site needs an `if
 from __future__ import annotations
 
 import importlib
-import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bridge.config.reader import Section
-from bridge.endpoints import is_loopback
+from bridge.config.sections import MetricsSettings
+from bridge.endpoints import check_loopback
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
 PREFIX = "listserv_bridge"
-DEFAULT_LISTEN = "127.0.0.1:9464"
 # Cycle durations: a quiet cycle takes well under a second, a backlog or a slow server minutes.
 CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 INSTALL_HINT = "pip install 'listserv-bridge[metrics]' (or: pip install prometheus_client)"
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsSettings:
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 9464
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """"127.0.0.1:9464" or "[::1]:9464" -> (host, port); ValueError unless host is loopback."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"expected HOST:PORT such as {DEFAULT_LISTEN}, got {text!r}")
-    host = host.strip("[]")
-    if host.lower() == "localhost":
-        host = "127.0.0.1"  # bind an address, not a name that resolves to who knows what
-    check_loopback(host)
-    return host, int(port_text)
-
-
-def check_loopback(host: str) -> None:
-    """Metrics tell anyone who can read them how the bridge is doing: never off the machine."""
-    try:
-        ipaddress.ip_address(host)  # bind an address, never a name
-    except ValueError:
-        raise ValueError(f"{host!r} is not an IP address; use 127.0.0.1 or [::1]") from None
-    if not is_loopback(host):
-        raise ValueError(f"{host} is not a loopback address; metrics are served on 127.0.0.1 or "
-                         "[::1] only (put a reverse proxy with authentication in front if needed)")
-
-
-def read_metrics(sec: Section) -> MetricsSettings:
-    """The [metrics] table: enabled (false), listen ("127.0.0.1:9464")."""
-    enabled = sec.boolean("enabled", False)
-    listen = sec.string("listen", DEFAULT_LISTEN)
-    sec.finish()
-    try:
-        host, port = parse_listen(listen)
-    except ValueError as exc:
-        sec.problems.append(f"{sec.key('listen')}: {exc}")
-        host, port = parse_listen(DEFAULT_LISTEN)
-    return MetricsSettings(enabled=enabled, host=host, port=port)
 
 
 class MetricsSink(Protocol):

@@ -21,7 +21,7 @@ from typing import Protocol
 import structlog
 
 from bridge.adapters.x_client import RateLimited, XPost
-from bridge.config.reader import Section
+from bridge.config.sections import ReplySettings
 from bridge.decide.moderation import (
     AUTOMATIC,
     ModerationSettings,
@@ -48,14 +48,6 @@ class ReplySource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ReplySettings:
-    reply_window: timedelta = timedelta(days=7)  # how long after posting we look for replies
-    min_poll_interval: timedelta = timedelta(minutes=15)
-    daily_read_budget: int = 500  # posts read from X per rolling 24 hours (~$0.001 each)
-    use_search: bool = True  # also search each conversation (finds replies to replies)
-
-
-@dataclass(frozen=True, slots=True)
 class OurPost:
     root_id: str  # the question's Message-ID
     post_id: str
@@ -72,23 +64,6 @@ class PollReport:
     stored: dict[str, int] = field(default_factory=dict)  # status -> new replies
     duplicates: int = 0
     ignored: int = 0
-
-
-def read_replies(sec: Section) -> ReplySettings:
-    """The [replies] table; every key optional."""
-    d = ReplySettings()
-    cfg = ReplySettings(
-        reply_window=sec.duration("reply_window", "7d"),
-        min_poll_interval=sec.duration("min_poll_interval", "15m"),
-        daily_read_budget=sec.integer("daily_read_budget", d.daily_read_budget, 1, 10_000_000),
-        use_search=sec.boolean("use_search", d.use_search),
-    )
-    if cfg.min_poll_interval < timedelta(seconds=5):
-        sec.problems.append(f"{sec.key('min_poll_interval')}: must be at least 5s")
-    if not timedelta(hours=1) <= cfg.reply_window <= timedelta(days=30):
-        sec.problems.append(f"{sec.key('reply_window')}: must be between 1h and 30d")
-    sec.finish()
-    return cfg
 
 
 # -- when ------------------------------------------------------------------------------------
