@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
 
 from bridge.cli.review import preview_plans
-from bridge.config.settings import Config
+from bridge.config.settings import Config, ImapConfig
 from bridge.errors import AuthError, BridgeError, ConfigError, TransientError
 from bridge.store import approvals
 from bridge.store import posts as postrows
@@ -60,9 +60,9 @@ def run_checks(config: Config, db_path: str) -> list[CheckResult]:
 
     results.append(_probe("state database", "store", store))
     if config.imap is not None:
-        imap = config.imap
+        main_imap = config.imap
 
-        def imap_probe() -> str:
+        def imap_probe(imap: ImapConfig) -> str:
             mailbox = build_mailbox(imap, connect_attempts=1)  # report, don't retry
             try:
                 uidvalidity = mailbox.connect()
@@ -70,7 +70,10 @@ def run_checks(config: Config, db_path: str) -> list[CheckResult]:
                 mailbox.close()
             return f"{imap.username}@{imap.host}:{imap.port} folder {imap.folder} UIDVALIDITY {uidvalidity}"
 
-        results.append(_probe("IMAP", "IMAP", imap_probe))
+        results.append(_probe("IMAP", "IMAP", lambda: imap_probe(main_imap)))
+        if config.approval.enabled and config.approval.folder:
+            answers = replace(main_imap, folder=config.approval.folder)
+            results.append(_probe("IMAP approval folder", "IMAP", lambda: imap_probe(answers)))
     else:
         results.append(CheckResult("IMAP", False, "no [imap] section",
                                    "add [imap]: the daemon reads the list there"))
