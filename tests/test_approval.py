@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 import pytest
 
 from bridge.compose.approval_email import TOKEN_HEADER, ApprovalItem, Envelope, build_approval_mail
-from bridge.config.approval import read_approval
+from bridge.config.policy import read_approval
 from bridge.config.reader import Section
 from bridge.decide.approval import (
     TOKEN_LENGTH,

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from bridge.cli.review import preview_plans
-from bridge.config.settings import Config, ImapConfig
+from bridge.config.sections import ImapConfig
+from bridge.config.settings import Config
 from bridge.errors import AuthError, BridgeError, ConfigError, TransientError
 from bridge.store import approvals
 from bridge.store import posts as postrows

@@ -15,6 +15,8 @@ from bridge.compose.relay_email import MAX_NAME, RelaySettings, clean_line
 from bridge.config.reader import Section
 from bridge.config.sections import ReplySettings
 from bridge.decide import rules
+from bridge.decide.approval import MODES as APPROVAL_MODES
+from bridge.decide.approval import ApprovalSettings
 from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import MatcherSettings, check_settings
 from bridge.decide.moderation import MODES, ModerationSettings
@@ -147,6 +149,29 @@ def read_moderation(sec: Section) -> ModerationSettings:
     if both:
         sec.problems.append(f"{sec.path}: on both blocklist and allowlist: {', '.join(sorted(both))}")
     sec.finish()
+    return cfg
+
+
+def read_approval(sec: Section) -> ApprovalSettings:
+    """`approval`, `moderators`, `approval_folder`, `approval_expiry`, `approval_plus_address`.
+    Read before the moderation keys: their reader reports keys nobody read."""
+    moderators = set()
+    for value in sec.strings("moderators"):
+        address = parse_address(value)[1]
+        if not address or address != value.strip().lower():
+            sec.problems.append(f"{sec.key('moderators')}: {value!r} is not a plain address "
+                                "such as owner@example.org")
+        else:
+            moderators.add(address)
+    cfg = ApprovalSettings(
+        moderators=frozenset(moderators),
+        approval=sec.string("approval", "held", APPROVAL_MODES),
+        folder=sec.string("approval_folder"),
+        expiry=sec.duration("approval_expiry", "3d"),
+        plus_address=sec.boolean("approval_plus_address", False),
+    )
+    if cfg.expiry < timedelta(minutes=1):
+        sec.problems.append(f"{sec.key('approval_expiry')}: must be at least 1m")
     return cfg
 
 

@@ -17,7 +17,6 @@ from bridge.compose.links import LinkSettings
 from bridge.compose.post import ComposeSettings
 from bridge.compose.relay_email import RelaySettings
 from bridge.config import policy, services
-from bridge.config.approval import read_approval
 from bridge.config.reader import Section
 from bridge.config.secrets import SecretError, SecretRef
 from bridge.config.sections import (
@@ -123,7 +122,7 @@ def parse_config(data: dict[str, object], source: str) -> Config:
     for sec in sections.values():
         sec.path = sec.path.lstrip(".")
     store = StoreConfig(path=sections["store"].string("path"))
-    approval = read_approval(sections["moderation"])  # before read_moderation reports unread keys
+    approval = policy.read_approval(sections["moderation"])  # before read_moderation reports unread keys
     sections["store"].finish()
     config = Config(
         list=_read_list(sections["list"]),
