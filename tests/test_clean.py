@@ -112,6 +112,29 @@ def test_html_to_text_table_cells_are_separated() -> None:
     assert text.split() == ["Mon", "9-5"]
 
 
+def test_every_runtime_dependency_has_a_permissive_licence() -> None:
+    """An MIT package ships no GPL code: html2text (GPL-3.0) was replaced by html.parser."""
+    import re
+    import tomllib
+    from importlib import metadata
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+        meta = metadata.metadata(name)
+        licence = " ".join([meta.get("License-Expression") or "", meta.get("License") or "",
+                            *[c for c in meta.get_all("Classifier") or [] if "License" in c]])
+        assert "GPL" not in licence.replace("LGPL", ""), (name, licence)
+
+
+def test_html_lists_and_quotes_keep_their_shape() -> None:
+    html = ("<p>Steps:</p><ol><li>open</li><li>save</li></ol><ul><li>a<ul><li>b</li></ul></li></ul>"
+            "<blockquote>quoted<br>twice</blockquote><pre>  keep   this\n  too</pre>")
+    assert html_to_text(html) == (
+        "Steps:\n\n1. open\n2. save\n\n- a\n  - b\n\n> quoted\n> twice\n\n  keep   this\n  too")
+
+
 def test_html_blockquote_becomes_a_quote_that_clean_body_removes() -> None:
     """Gmail's HTML quote (a blockquote under "On ... wrote:") is gone after cleaning."""
     html = (

@@ -5,8 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-
-import html2text
+from html.parser import HTMLParser
 
 from bridge.mail import quotes, signatures
 
@@ -63,51 +62,132 @@ def normalise_subject(subject: str) -> tuple[str, bool]:
 
 # --- HTML -------------------------------------------------------------------------------------
 
-_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_PARAGRAPH_TAGS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dl", "pre"})
+_QUIET_TAGS = frozenset({"head", "style", "script"})
+_SPACE_RE = re.compile(r"[ \t\n\r\f\v]+")  # HTML white space, not U+00A0 (turned into " " later)
 
 
-class _PlainText(html2text.HTML2Text):
-    """html2text minus markdown noise: no escaping, no "#" or "* * *"; table cells spaced."""
+class _TextCollector(HTMLParser):
+    """HTML to plain text with the standard library: block elements break lines, paragraphs get
+    a blank line, list items a "- " or "1. " mark, blockquotes "> " (so quote removal sees them),
+    table cells a space; images, style, script and the head are dropped, link text kept."""
 
-    def handle_data(self, data: str, entity_char: bool = False) -> None:
-        super().handle_data(data, True)  # True = "already an entity": skips escape_md_section
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.pending = 0  # line breaks owed before the next text: 1 = new line, 2 = paragraph
+        self.at_start = True  # at the start of a line: leading white space is dropped
+        self.quiet = self.pre = self.quote = 0
+        self.lists: list[str] = []  # "ul" or "ol" per open list
+        self.counts: list[int] = []  # items so far, per open list
 
-    def handle_tag(self, tag: str, attrs: dict[str, str | None], start: bool) -> None:
-        if tag in _HEADINGS or tag == "hr":
-            self.current_tag = tag
-            self.p()
-        elif tag in ("td", "th") and start:
-            self.current_tag = tag
-            self.o(" ")
+    # -- output --
+    def _break(self, count: int) -> None:
+        self.pending = max(self.pending, count)
+
+    def _newline(self) -> None:
+        self.out.append("\n" + "> " * self.quote)
+        self.at_start = True
+
+    def _emit(self, text: str) -> None:
+        if self.pending and self.out:
+            self.out.append("\n" * self.pending + "> " * self.quote)
+            self.at_start = True
+        elif not self.out and self.quote:
+            self.out.append("> " * self.quote)
+        self.pending = 0
+        self.out.append(text)
+        self.at_start = False
+
+    # -- parser events --
+    def handle_data(self, data: str) -> None:
+        if self.quiet:
+            return
+        if self.pre:
+            for i, line in enumerate(data.split("\n")):
+                if i:
+                    self._newline()
+                if line:
+                    self._emit(line)
+            return
+        text = _SPACE_RE.sub(" ", data)
+        if self.at_start or self.pending:
+            text = text.lstrip(" ")
+        if text:
+            self._emit(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, start=True)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._tag(tag, start=False)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, start=True)
+        if tag not in ("br", "hr", "img"):
+            self._tag(tag, start=False)
+
+    def _tag(self, tag: str, start: bool) -> None:
+        if tag in _QUIET_TAGS:
+            self.quiet = self.quiet + 1 if start else max(0, self.quiet - 1)
+        elif tag == "body":
+            self.quiet = 0  # pages that never close <head>
+        elif tag in _PARAGRAPH_TAGS:
+            self._break(2)
+            if tag == "pre":
+                self.pre = self.pre + 1 if start else max(0, self.pre - 1)
+        elif tag == "br" and start:
+            self._newline()
+        elif tag == "blockquote":
+            self._break(2)
+            self.quote = self.quote + 1 if start else max(0, self.quote - 1)
         else:
-            super().handle_tag(tag, attrs, start)
+            self._list_or_table_tag(tag, start)
 
-
-def _new_parser() -> html2text.HTML2Text:
-    parser = _PlainText()
-    parser.ignore_images = True
-    parser.ignore_links = True  # keeps the link text, drops the URL syntax
-    parser.ignore_emphasis = True
-    parser.ignore_tables = True
-    parser.body_width = 0  # no wrapping
-    parser.unicode_snob = True
-    parser.ul_item_mark = "-"
-    return parser
+    def _list_or_table_tag(self, tag: str, start: bool) -> None:
+        if tag in ("ul", "ol"):
+            if not self.lists:
+                self._break(2)
+            if start:
+                self.lists.append(tag)
+                self.counts.append(0)
+            elif self.lists:
+                self.lists.pop()
+                self.counts.pop()
+        elif tag == "li":
+            self._break(1)
+            if start:
+                indent = "  " * max(0, len(self.lists) - 1)
+                if self.lists and self.lists[-1] == "ol":
+                    self.counts[-1] += 1
+                    self._emit(f"{indent}{self.counts[-1]}. ")
+                else:
+                    self._emit(indent + "- ")
+                self.at_start = True
+        elif tag in ("dt", "dd", "tr") and not start:
+            self._break(1)
+        elif tag == "dd" and start:
+            self._emit("    ")
+        elif tag in ("td", "th") and start:
+            self._emit(" ")
 
 
 _TAG_RE = re.compile(r"<[^<>]*>")
 
 
 def _strip_tags(markup: str) -> str:
-    """Last-resort conversion when html2text fails: drop tags, unescape entities."""
+    """Last-resort conversion when the parser fails: drop tags, unescape entities."""
     return html.unescape(_TAG_RE.sub(" ", markup))
 
 
 def html_to_text(html_text: str) -> str:
     """Readable plain text from an HTML body: link text kept, images/style/script dropped."""
     try:
-        text = _new_parser().handle(html_text)
-    except Exception:  # html2text on hostile markup: fall back rather than lose the mail
+        collector = _TextCollector()
+        collector.feed(html_text)
+        collector.close()
+        text = "".join(collector.out)
+    except Exception:  # hostile markup: fall back rather than lose the mail
         text = _strip_tags(html_text)
     text = text.replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
     return _tidy_lines(text.split("\n"))
