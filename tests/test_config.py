@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config.settings import Config, load_config, parse_config
+from bridge.config.settings import Config, check_secrets, load_config, parse_config
 from bridge.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "config.example.toml"
@@ -76,20 +76,25 @@ def test_plaintext_imap_is_accepted_only_for_loopback_with_explicit_permission(t
     assert config.imap.password is not None and config.imap.password.resolve() == "s3cret"
 
 
-def test_secret_sources_are_checked_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secret_sources_are_checked_when_a_command_uses_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading reads no secret; check_secrets lists every unreadable one (all, or per section)."""
     imap = {"host": "imap.example.net", "username": "u"}
-    with pytest.raises(ConfigError, match="IMAP_PW is not set"):
-        parse_config({"imap": {**imap, "password": {"env": "IMAP_PW"}}}, "c")
-    monkeypatch.setenv("IMAP_PW", "pw-from-env")
     config = parse_config({"imap": {**imap, "password": {"env": "IMAP_PW"}}}, "c")
+    with pytest.raises(ConfigError, match="IMAP_PW is not set"):
+        check_secrets(config)
+    check_secrets(config, ("smtp",))  # another section's secret: not this command's business
+    monkeypatch.setenv("IMAP_PW", "pw-from-env")
+    check_secrets(config)
     assert config.imap is not None and config.imap.password is not None
     assert config.imap.password.resolve() == "pw-from-env"
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    config = parse_config({"imap": {**imap, "password": {"credential": "imap-password"}}}, "c")
     with pytest.raises(ConfigError, match="CREDENTIALS_DIRECTORY"):
-        parse_config({"imap": {**imap, "password": {"credential": "imap-password"}}}, "c")
+        check_secrets(config)
     (tmp_path / "imap-password").write_text("pw-from-systemd")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    config = parse_config({"imap": {**imap, "password": {"credential": "imap-password"}}}, "c")
+    check_secrets(config)
     assert config.imap is not None and config.imap.password is not None
     assert config.imap.password.resolve() == "pw-from-systemd"
 

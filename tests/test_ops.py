@@ -92,3 +92,42 @@ def test_status_json_tells_the_truth_about_the_store(tmp_path: Path,
     assert main(["status", "--db", db]) == 0
     text = capsys.readouterr().out
     assert "messages ingested: 49 in 26 threads" in text and "last cycle: never" in text
+
+
+def test_the_deploy_guides_admin_commands_need_no_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """status, threads, moderate list and ingest --mbox read no secret: with every secret a
+    systemd credential and no $CREDENTIALS_DIRECTORY they work; run and check still refuse,
+    naming each secret they cannot read."""
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    cfg = tmp_path / "bridge.toml"
+    cfg.write_text(f"""
+[store]
+path = "{tmp_path / 'bridge.sqlite3'}"
+[imap]
+host = "imap.example.org"
+username = "bridge"
+password = {{ credential = "imap-password" }}
+[x]
+consumer_key = {{ credential = "x-consumer-key" }}
+consumer_secret = {{ credential = "x-consumer-secret" }}
+access_token = {{ credential = "x-access-token" }}
+access_token_secret = {{ credential = "x-access-token-secret" }}
+[smtp]
+host = "smtp.example.org"
+username = "bridge"
+password = {{ credential = "smtp-password" }}
+[relay]
+from_address = "bridge@example.org"
+list_address = "list@example.org"
+admin_contact = "admin@example.org"
+""")
+    example = Path(__file__).resolve().parent.parent / "examples" / "sololibrarians.mbox"
+    for argv in (["ingest", "--mbox", str(example), "--no-progress"], ["status"], ["threads"],
+                 ["moderate", "list"]):
+        assert main([*argv, "--config", str(cfg)]) == 0, argv
+    assert "CREDENTIALS_DIRECTORY" not in capsys.readouterr().err
+    for argv in (["check"], ["run"]):
+        assert main([*argv, "--config", str(cfg)]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("$CREDENTIALS_DIRECTORY is not set") == 6, err

@@ -17,13 +17,13 @@ import structlog
 from bridge import __version__
 from bridge.adapters.archive import check_archive, read_maildir, read_mbox
 from bridge.cli import review
-from bridge.config.settings import Config, load_config, secret_refs
+from bridge.config.settings import Config, check_secrets, load_config
 from bridge.decide.matcher import check_settings
 from bridge.decide.planner import Plan
 from bridge.durations import parse_duration
 from bridge.errors import BridgeError, ConfigError
 from bridge.model import RawMail
-from bridge.service.log import REDACTOR, configure_logging
+from bridge.service.log import configure_logging
 from bridge.stages.ingest import IngestPolicy, IngestReport, ingest_archive, store_batch
 from bridge.store.db import Store
 from bridge.store.mail import MailStore
@@ -149,6 +149,7 @@ def ingest_imap(mailstore: MailStore, config: Config, policy: IngestPolicy) -> I
 
     if config.imap is None:
         raise BridgeError("no [imap] section in the config: give --mbox/--maildir or configure IMAP")
+    check_secrets(config, ("imap",))
     mailbox = build_mailbox(config.imap)
     total = IngestReport()
     try:
@@ -241,6 +242,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
     if config.imap is None:
         raise ConfigError([f"{config.source}: imap: the daemon needs an [imap] section"])
+    check_secrets(config)
     daemon = Daemon(config, args.config, config.db_path(args.db), build_services,
                     Notifier.from_env())
     return daemon.run()
@@ -249,6 +251,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     from bridge.cli.ops import print_checks, run_checks
 
+    check_secrets(config)
     return print_checks(run_checks(config, config.db_path(args.db)), sys.stdout)
 
 
@@ -301,7 +304,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    REDACTOR.add(config_secret_values(config))
     try:
         return COMMANDS[args.command](args, config)
     except ConfigError as exc:
@@ -312,18 +314,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def config_secret_values(config: Config) -> list[str]:
-    """Secret values the log redactor must mask (only those that resolve without side effects)."""
-    values = []
-    for _, ref in secret_refs(config):
-        if ref is not None and ref.kind != "command":
-            try:
-                values.append(ref.resolve())
-            except ValueError:
-                continue
-    return values
 
 
 if __name__ == "__main__":

@@ -147,7 +147,6 @@ def parse_config(data: dict[str, object], source: str) -> Config:
     problems.extend(_check_approval(config))
     for name in sorted(set(data) - root.used):
         problems.append(f"{name}: unknown section or key")
-    problems.extend(_check_secrets(config))
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return config
@@ -183,22 +182,27 @@ def secret_refs(config: Config) -> list[tuple[str, SecretRef | None]]:
     return refs
 
 
-def _check_secrets(config: Config) -> list[str]:
-    """Resolve each secret once at start, so a missing file is reported before any work."""
-    refs = secret_refs(config)
+def check_secrets(config: Config, sections: tuple[str, ...] = ()) -> None:
+    """Resolve the secrets a command is about to use (every one, or those of `sections`), so a
+    missing file is reported with the others before any work; commands that need no secret
+    (status, threads, moderate, ingest --mbox) never call this. Raises ConfigError."""
     problems = []
-    for key, ref in refs:
+    for key, ref in secret_refs(config):
         if ref is None or ref.kind == "command":
             continue  # commands mint short-lived tokens: run them at connect time only
+        if sections and key.partition(".")[0] not in sections:
+            continue
         try:
             ref.resolve()
         except SecretError as exc:
-            problems.append(f"{key}: {exc}")
-    return problems
+            problems.append(f"{config.source}: {key}: {exc}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def load_config(path: str | None) -> Config:
-    """Read and validate the config file; None means embedded defaults."""
+    """Read and validate the config file; None means embedded defaults. Secrets are not read
+    here: a command resolves those it uses (check_secrets, then the adapters)."""
     if path is None:
         return Config()
     try:

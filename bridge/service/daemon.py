@@ -13,7 +13,7 @@ from types import FrameType
 
 import structlog
 
-from bridge.config.settings import Config, load_config
+from bridge.config.settings import Config, check_secrets, load_config
 from bridge.errors import AuthError, BridgeError, ConfigError
 from bridge.service.lock import StateLock
 from bridge.service.metrics import MetricsSink, start_metrics
@@ -208,6 +208,7 @@ class Daemon:
         self.notifier.reloading("reloading configuration")
         try:
             config = load_config(self.config_path)
+            check_secrets(config)
         except ConfigError as exc:
             log.error("config_reload_refused", problems=exc.problems)
             self.notifier.ready("reload refused: bad config, old config kept")
