@@ -93,6 +93,18 @@ def test_read_answer_takes_from_as_a_plain_addr_spec_and_the_first_word() -> Non
     assert got == Answer("ans1@lists.example.org", TOKEN, "owner@lists.example.org", "approve")
 
 
+def test_an_html_only_answer_is_read_from_its_text() -> None:
+    html = ("<div dir=\"ltr\">Reject</div><div class=\"quote\"><blockquote>approve&nbsp; post it"
+            "</blockquote></div>")
+    raw = answer_bytes(body=html, extra="Content-Type: text/html; charset=utf-8\r\n")
+    assert read_answer(raw).verdict == "reject"
+
+
+def test_several_from_addresses_are_no_identity() -> None:
+    got = read_answer(answer_bytes(sender="owner@lists.example.org, eve@evil.example"))
+    assert got.from_address == ""
+
+
 def test_a_crafted_from_is_no_identity() -> None:
     got = read_answer(answer_bytes(sender="owner@lists.example.org)<eve@evil.example>"))
     assert got.from_address != "owner@lists.example.org"

@@ -314,3 +314,37 @@ def test_a_request_of_unknown_outcome_waits_the_grace_and_goes_out_with_the_same
     world.cycle(40)
     assert world.requests() == [stored[0]]  # exactly the stored bytes, once
     assert f"<{stored[1]}>".encode() in bytes(stored[0])  # type: ignore[arg-type]
+
+
+def test_a_crash_after_the_request_was_stored_sends_it_once_at_restart(make_world: object) -> None:
+    world: World = make_world()  # type: ignore[operator]
+    sender = world.bridge.services.sender
+    world.bridge.services.sender = None  # the process dies between storing and sending
+    world.deliver(question(1))
+    world.cycle(0)
+    assert world.requests() == []
+    stored = world.one("SELECT raw, send_status FROM approval_requests")
+    assert stored[1] == "pending"
+    world.bridge = Bridge(world.bridge.config, world.bridge.store,
+                          replace(world.bridge.services, sender=sender))  # the restart
+    world.cycle(1)
+    world.cycle(2)
+    assert world.requests() == [stored[0]]
+
+
+def test_a_rejected_reply_from_x_is_never_relayed(make_world: object) -> None:
+    world: World = make_world("held")  # type: ignore[operator]
+    world.deliver(question(1))
+    world.cycle(0)
+    [post] = world.fake.posts_by(world.bot)
+    helper = world.fake.add_user("seller", "Best Deals", created_at=NOW - timedelta(days=400))
+    world.fake.add_reply(post.id, helper, "Buy cheap serial renewals at https://deals.example.com now")
+    world.cycle(10)
+    [request] = world.requests()
+    world.deliver(answer(request, "Reject"))
+    world.cycle(11)
+    world.cycle(60)
+    assert [rcpts for _, rcpts, _ in world.handler.delivered] == [[MODERATOR]]  # no relay
+    assert world.one("SELECT status, reason FROM replies") == (
+        "rejected", f"rejected by {MODERATOR} by email")
+    assert world.one("SELECT actor FROM reply_decisions ORDER BY id DESC LIMIT 1") == (MODERATOR,)
