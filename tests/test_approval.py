@@ -166,6 +166,16 @@ def test_config_keys_are_read_and_checked() -> None:
     assert not ApprovalSettings().enabled and not ApprovalSettings().hold_all
 
 
+def test_a_tag_in_the_lists_subject_cannot_make_the_answer_name_two_requests() -> None:
+    other = make_token(KEY, "post", "q2@example.org")
+    item = ApprovalItem("post", TOKEN, "text", f"Help {subject_tag(other)} please", T0, "https://l/1",
+                        (), T0 + timedelta(days=1))
+    raw = build_approval_mail(item, Envelope("bridge@b.example", "B", ("a@x.example",)), "m@b.example",
+                              date=T0)
+    subject = str(message_from_bytes(raw, policy=policy.default)["Subject"])
+    assert find_tokens(f"Re: {subject}", (), ()) == [TOKEN] and "Help please" in subject
+
+
 def test_the_request_email_carries_the_exact_text_link_evidence_and_how_to_answer() -> None:
     item = ApprovalItem("post", TOKEN, "Unanswered on the list: How do I renew? #sololibrarians "
                         "https://lists.example.org/a/1", "[sla] How do I renew?", T0,

@@ -22,7 +22,7 @@ from bridge.cli.build import build_mailbox
 from bridge.cli.ops import collect_status, print_status, run_checks
 from bridge.config.settings import Config, parse_config
 from bridge.decide.moderation import run_moderate
-from bridge.service.pipeline import Bridge, Services
+from bridge.service.pipeline import ANSWER_POLL, Bridge, CycleReport, Services
 from bridge.stages.publish import run_release
 from bridge.store.db import Store
 
@@ -69,9 +69,10 @@ class World:
     def deliver(self, raw: bytes, folder: str = "INBOX") -> None:
         self.dovecot.append(self.account, raw, folder=folder)
 
-    def cycle(self, minutes: float) -> None:
+    def cycle(self, minutes: float) -> CycleReport:
         report = self.bridge.cycle(NOW + timedelta(minutes=minutes))
         assert report.ok, report.errors
+        return report
 
     def requests(self) -> list[bytes]:
         return [raw for _, rcpts, raw in self.handler.delivered if rcpts == [MODERATOR]]
@@ -268,8 +269,9 @@ def test_held_by_the_mass_new_guard_in_held_mode_and_answered_in_a_folder_of_its
     assert folder_check()
     world.deliver(question(1))
     world.deliver(question(2))  # two surprises over a threshold of 1: both held
-    world.cycle(0)
+    report = world.cycle(0)
     assert world.posts() == [] and len(world.requests()) == 2
+    assert report.next_wake == NOW + ANSWER_POLL  # no IDLE on that folder: it is polled
     body = message_from_bytes(world.requests()[0], policy=policy.default).get_content()
     assert "mass-new guard" in body
     first, second = world.requests()

@@ -19,7 +19,7 @@ import jinja2
 
 from bridge.compose.post import ComposeSettings, clean_subject, make_template_env
 from bridge.compose.relay_email import clean_line, clean_name, clean_text
-from bridge.decide.approval import POST, plus_address, subject_tag
+from bridge.decide.approval import POST, plus_address, strip_tags, subject_tag
 
 BODY_TEMPLATE = "approval.txt.j2"
 SUBJECT_TEMPLATE = "approval_subject.txt.j2"
@@ -59,7 +59,9 @@ def _env() -> jinja2.Environment:
 
 
 def render_subject(item: ApprovalItem) -> str:
-    question = clean_subject(item.subject) or item.subject or "(no subject)"
+    """The template's line and our tag; a tag-like text in the list's subject is taken out, so
+    that a crafted subject cannot make the moderators' answers name two requests."""
+    question = strip_tags(clean_subject(item.subject) or item.subject) or "(no subject)"
     text = _env().get_template(SUBJECT_TEMPLATE).render(kind=item.kind, subject=question)
     return f"{clean_line(text, MAX_SUBJECT)} {subject_tag(item.token)}"
 

@@ -97,6 +97,11 @@ def subject_tag(token: str) -> str:
     return f"[lsb-approval:{token}]"
 
 
+def strip_tags(text: str) -> str:
+    """`text` without anything that reads as a request's tag."""
+    return " ".join(_SUBJECT_TOKEN.sub(" ", text).split())
+
+
 def plus_address(address: str, token: str) -> str:
     local, _, domain = address.rpartition("@")
     return f"{local}+lsb-{token}@{domain}"

@@ -31,6 +31,7 @@ log = structlog.get_logger()
 
 STAGES = ("ingest", "publish", "replies", "approval", "relay")
 MAX_SLEEP = timedelta(minutes=15)  # re-check at least this often, whatever is scheduled
+ANSWER_POLL = timedelta(minutes=2)  # approval_folder is polled this often while requests are open
 MIN_SLEEP = timedelta(seconds=1)  # never spin: even "due now" waits this long (or for mail)
 
 
@@ -222,6 +223,8 @@ class Bridge:
             times.append(due)
         if self.config.approval.enabled and (approval := approval_wake(self.store)) is not None:
             times.append(approval)
+            if self.services.approval_mailbox is not None:  # no IDLE there: look for answers
+                times.append(now + ANSWER_POLL)
         row = self.store.conn.execute(
             "SELECT MIN(next_attempt_at) FROM relays WHERE status = 'pending'").fetchone()
         if row[0] is not None and self.services.sender is not None:
