@@ -104,3 +104,20 @@ class RawMail:
     size: int = 0
     internal_date: datetime | None = None  # IMAP INTERNALDATE or the mbox From_ line: a fallback
     problem: str | None = None  # why the source could not deliver the bytes (data is then b"")
+
+
+@dataclass(frozen=True, slots=True)
+class XPost:
+    """A post read from X (a reply to us, or one of our own), as the X adapter returns it."""
+
+    id: str
+    text: str  # as X returns it: URLs are t.co links (see expanded_urls)
+    author_id: str | None
+    author_username: str | None
+    author_name: str | None
+    author_created_at: datetime | None
+    conversation_id: str | None
+    in_reply_to_user_id: str | None
+    referenced: tuple[tuple[str, str], ...]  # (type, id), e.g. ("replied_to", "123")
+    created_at: datetime | None
+    expanded_urls: tuple[str, ...]

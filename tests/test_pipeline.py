@@ -12,11 +12,10 @@ import pytest
 
 import bridge.service.pipeline as pipeline
 from bridge.adapters.imap import FetchBatch
-from bridge.adapters.x_client import RateLimited
 from bridge.config.settings import Config
 from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import MatcherSettings
-from bridge.errors import TransientError
+from bridge.errors import RateLimited, TransientError
 from bridge.model import Cursor, RawMail
 from bridge.service.pipeline import Bridge, Services
 from bridge.store.db import Store

@@ -486,7 +486,7 @@ def test_migration_004_keeps_existing_posts_and_counts_them_as_sent(tmp_path: Pa
 
 
 def test_a_429_whose_reset_is_already_past_retries_soon_not_in_15_minutes() -> None:
-    from bridge.adapters.x_client import RateLimited
+    from bridge.errors import RateLimited
     from bridge.stages.publish import RATE_LIMIT_FALLBACK, RATE_LIMIT_PAST_RESET, _rate_limit_until
 
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

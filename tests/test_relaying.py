@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from bridge.adapters.smtp import SmtpSender
 from bridge.compose.relay_email import RelaySettings
-from bridge.errors import AuthError
+from bridge.errors import AuthError, TransientError
 from bridge.mail.echo import is_our_relay
 from bridge.model import Author, Flag, Mail
 from bridge.stages.relay import RelayIds, RelayReport, create_relay, echo_settings, relay_approved, relay_key
@@ -295,3 +295,26 @@ def test_the_token_key_survives_a_restart_and_the_sent_relay_is_recognised_as_ou
     assert is_our_relay(headers, RelayIds(restarted), echo_settings(restarted, SETTINGS))
     assert is_our_relay(headers, set(), echo_settings(restarted, SETTINGS))  # by token alone
     assert "q1@lists.example.org" not in RelayIds(restarted)
+
+
+class VagueSender:
+    """Fails with a transient error that does not say whether the server took the mail."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, raw: bytes, from_addr: str, to_addrs: Sequence[str]) -> None:
+        self.calls += 1
+        raise TransientError("the server said something we do not understand")
+
+
+def test_an_unknown_transient_failure_waits_for_the_echo_like_the_publisher_does(store: Store) -> None:
+    """One rule with the publisher (bridge.errors.is_ambiguous): an unknown failure may have been
+    delivered, so the lease is kept for the grace period instead of a quick resend."""
+    add_reply(store, "1", "q1@lists.example.org", T0)
+    sender = VagueSender()
+    now = T0 + timedelta(hours=1)
+    report = relay_approved(store, sender, SETTINGS, now)
+    assert (report.uncertain, report.deferred) == (1, 0)
+    relay_approved(store, sender, SETTINGS, now + timedelta(minutes=10))
+    assert sender.calls == 1

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 from fake_x import MENTIONS, SEARCH, FakePost, FakeUser, FakeX
 
-from bridge.adapters.x_client import XClient, XPost
+from bridge.adapters.x_client import XClient
 from bridge.config.policy import read_replies
 from bridge.config.reader import Section
 from bridge.config.sections import ReplySettings
 from bridge.decide.moderation import ModerationSettings
 from bridge.errors import AuthError
+from bridge.model import XPost
 from bridge.stages.replies import PollReport, poll_replies, reply_text
 from bridge.store.db import Store, to_epoch
 

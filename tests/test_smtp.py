@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from smtp_server import RecordingHandler, SmtpServer, free_port, make_cert, plain_sender
 
-from bridge.adapters.smtp import SmtpPermanentError, SmtpSender, SmtpTransientError
+from bridge.adapters.smtp import SmtpSender
 from bridge.config.reader import Section
 from bridge.config.services import read_smtp
-from bridge.errors import AuthError, PermanentError
+from bridge.errors import AuthError, MessageRefused, PermanentError, TransientError
 
 RAW = (b"From: bridge@bridge.example.net\r\nTo: list@lists.example.org\r\nSubject: hi\r\n"
        b"Message-ID: <t1@bridge.example.net>\r\n\r\nHello\r\n.leading dot\r\n")
@@ -74,7 +74,7 @@ def test_self_signed_certificate_without_ca_file_is_refused_permanently(
         sender = SmtpSender(host="127.0.0.1", port=server.port, security="tls", timeout=5, retry_wait=0.01)
         with pytest.raises(PermanentError, match="not trusted") as info:
             sender.send(RAW, "bridge@bridge.example.net", ["list@lists.example.org"])
-    assert not isinstance(info.value, SmtpPermanentError)  # the session's fault, not the message's
+    assert not isinstance(info.value, MessageRefused)  # the session's fault, not the message's
     assert handler.delivered == []
 
 
@@ -91,7 +91,7 @@ def test_wrong_password_is_an_auth_error_and_never_shows_the_password(
 def test_5xx_on_data_is_permanent_and_not_retried(plain_server: SmtpServer,
                                                   handler: RecordingHandler) -> None:
     handler.data_replies = ["554 5.7.1 rejected by policy"]
-    with pytest.raises(SmtpPermanentError) as info:
+    with pytest.raises(MessageRefused) as info:
         plain_sender(plain_server.port).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
     assert info.value.code == 554
     assert handler.data_calls == 1
@@ -108,14 +108,14 @@ def test_4xx_is_retried_with_backoff_then_delivered_once(plain_server: SmtpServe
 def test_persistent_4xx_gives_up_after_the_attempts_as_not_ambiguous(
         plain_server: SmtpServer, handler: RecordingHandler) -> None:
     handler.rcpt_replies = ["450 busy"] * 5
-    with pytest.raises(SmtpTransientError) as info:
+    with pytest.raises(TransientError) as info:
         plain_sender(plain_server.port, attempts=2).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
     assert not info.value.ambiguous
     assert handler.rcpt_replies == ["450 busy"] * 3  # exactly two attempts used
 
 
 def test_connection_refused_is_transient_and_not_ambiguous() -> None:
-    with pytest.raises(SmtpTransientError) as info:
+    with pytest.raises(TransientError) as info:
         plain_sender(free_port(), attempts=2).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
     assert not info.value.ambiguous
 
@@ -123,7 +123,7 @@ def test_connection_refused_is_transient_and_not_ambiguous() -> None:
 def test_connection_lost_during_data_is_ambiguous_and_not_retried(
         plain_server: SmtpServer, handler: RecordingHandler) -> None:
     handler.drop_on_data = 1
-    with pytest.raises(SmtpTransientError) as info:
+    with pytest.raises(TransientError) as info:
         plain_sender(plain_server.port, attempts=3).send(RAW, "b@bridge.example.net", ["l@lists.example.org"])
     assert info.value.ambiguous
     assert handler.data_calls == 1  # a retry here could deliver the message twice

@@ -10,14 +10,15 @@ import pytest
 from fake_x import CREATE, MENTIONS, SEARCH, USER_POSTS, FakeUser, FakeX
 from structlog.testing import capture_logs
 
-from bridge.adapters.x_client import (
-    MAX_PAGES,
+from bridge.adapters.x_client import MAX_PAGES, XClient
+from bridge.errors import (
+    AuthError,
+    ConfigError,
     DuplicatePost,
+    PermanentError,
     RateLimited,
-    XClient,
-    XTransientError,
+    TransientError,
 )
-from bridge.errors import AuthError, ConfigError, PermanentError, TransientError
 
 SECRETS = {"consumer_key": "ck-secret-1", "consumer_secret": "cs-secret-2",
            "access_token": "at-secret-3", "access_token_secret": "ats-secret-4"}
@@ -182,14 +183,14 @@ def test_429_with_spent_24_hour_quota_uses_the_24_hour_reset(fake: FakeX) -> Non
 
 def test_5xx_on_a_read_is_transient_and_not_ambiguous(fake: FakeX) -> None:
     fake.fail_next(SEARCH, 503)
-    with pytest.raises(XTransientError) as caught:
+    with pytest.raises(TransientError) as caught:
         client(fake).search_conversation("123", since_id=None)
     assert isinstance(caught.value, TransientError) and not caught.value.ambiguous
 
 
 def test_5xx_on_create_post_is_transient_and_ambiguous(fake: FakeX) -> None:
     fake.fail_next(CREATE, 500)
-    with pytest.raises(XTransientError) as caught:
+    with pytest.raises(TransientError) as caught:
         client(fake).create_post("hello")
     assert caught.value.ambiguous
 
@@ -197,7 +198,7 @@ def test_5xx_on_create_post_is_transient_and_ambiguous(fake: FakeX) -> None:
 def test_connection_closed_after_commit_is_ambiguous_and_the_post_exists(fake: FakeX) -> None:
     fake.drop_after_commit_next()
     x = client(fake)
-    with pytest.raises(XTransientError) as caught:
+    with pytest.raises(TransientError) as caught:
         x.create_post("committed but never answered https://lists.example.org/m/1")
     assert caught.value.ambiguous
     (stored,) = fake.posts_by(users(fake)[0])
@@ -208,7 +209,7 @@ def test_connection_closed_after_commit_is_ambiguous_and_the_post_exists(fake: F
 
 def test_read_timeout_after_commit_is_ambiguous_and_the_post_exists(fake: FakeX) -> None:
     fake.drop_after_commit_next(stall=5.0)
-    with pytest.raises(XTransientError) as caught:
+    with pytest.raises(TransientError) as caught:
         client(fake, timeout=0.3).create_post("slow X")
     assert caught.value.ambiguous
     assert "Timeout" in str(caught.value)
@@ -220,7 +221,7 @@ def test_connection_refused_is_transient_and_not_ambiguous() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     x = XClient(api_base_url=f"http://127.0.0.1:{port}", timeout=2.0, **SECRETS)
-    with pytest.raises(XTransientError) as caught:
+    with pytest.raises(TransientError) as caught:
         x.create_post("never sent")
     assert not caught.value.ambiguous
 
@@ -283,6 +284,6 @@ def test_a_malformed_rate_limit_header_is_a_transient_ambiguous_error_not_a_cras
         fake.rate_limit_next(CREATE, reset_at="soon")  # type: ignore[arg-type]
         client = XClient(api_base_url=fake.base_url, consumer_key="ck", consumer_secret="cs",
                          access_token="tok", access_token_secret="ts", timeout=3)
-        with pytest.raises(XTransientError) as err:
+        with pytest.raises(TransientError) as err:
             client.create_post("hello")
         assert err.value.ambiguous

@@ -14,32 +14,10 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from bridge.compose.fit import TextRules
-from bridge.errors import TransientError
+from bridge.errors import NotSent, RateLimited, Uncertain  # defined once, re-exported
 
 __all__ = ["Network", "NotSent", "Outgoing", "RateLimited", "Replier", "Reply", "ReplyBatch",
            "TextRules", "Uncertain", "same_link"]
-
-class RateLimited(TransientError):
-    """429: nothing was done; `reset_at` is when the network allows the next call (None: unsaid)."""
-
-    ambiguous = False
-
-    def __init__(self, message: str, reset_at: datetime | None) -> None:
-        super().__init__(message)
-        self.reset_at = reset_at
-
-
-class Uncertain(TransientError):
-    """The call may have taken effect (timeout, reset, 5xx): reconcile before sending again."""
-
-    ambiguous = True
-
-
-class NotSent(TransientError):
-    """The call surely did not take effect (connection refused, 503 before processing)."""
-
-    ambiguous = False
-
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:

@@ -2,8 +2,8 @@
 
 Only failures that prove the server did not take the message (connection refused, a 4xx before
 or in answer to the message data) are retried here. A connection lost or a timeout while the
-message data is in flight is *ambiguous*: the server may have queued it. That error is raised at
-once with `ambiguous=True`; the relaying stage then waits for the echo before any resend.
+message data is in flight is *ambiguous*: the server may have queued it. That error (Uncertain) is
+raised at once; the relaying stage then waits for the echo before any resend.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bridge.endpoints import plaintext_refused
-from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
+from bridge.errors import AuthError, BridgeError, MessageRefused, NotSent, PermanentError, transient
 
 Security = Literal["tls", "starttls", "plain"]
 _DEFAULT_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
@@ -26,33 +26,17 @@ _DEFAULT_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
 log = structlog.get_logger()
 
 
-class SmtpTransientError(TransientError):
-    """Try again later. `ambiguous`: the server may have accepted the message despite the error."""
-
-    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
-        super().__init__(message)
-        self.ambiguous = ambiguous
-
-
-class SmtpPermanentError(PermanentError):
-    """The server refused the message for good (5xx); `code` is its reply code (0 if none)."""
-
-    def __init__(self, message: str, code: int = 0) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, SmtpTransientError) and not exc.ambiguous
+    return isinstance(exc, NotSent)
 
 
 def _reply_error(code: int, text: str, context: str, *, message: bool = True) -> BridgeError:
-    """4xx: try later. 5xx: SmtpPermanentError when it refuses this message (envelope, data);
+    """4xx: try later. 5xx: MessageRefused when it refuses this message (envelope, data);
     a plain PermanentError when it refuses the session (greeting, TLS): not the message's fault."""
     if 400 <= code < 500:
-        return SmtpTransientError(f"{context}: {code} {text}")
+        return NotSent(f"{context}: {code} {text}")
     if message:
-        return SmtpPermanentError(f"{context}: {code} {text}", code)
+        return MessageRefused(f"{context}: {code} {text}", code)
     return PermanentError(f"{context}: {code} {text}")
 
 
@@ -87,7 +71,7 @@ class SmtpSender:
         self._log = log.bind(host=host, port=port)
 
     def send(self, raw: bytes, from_addr: str, to_addrs: Sequence[str]) -> None:
-        """Submit `raw` once; raises SmtpTransientError / SmtpPermanentError / AuthError."""
+        """Submit `raw` once; raises NotSent / Uncertain / MessageRefused / AuthError."""
         self._retrying(self._send_once, raw, from_addr, list(to_addrs))
 
     def check(self) -> None:
@@ -144,7 +128,7 @@ class SmtpSender:
             client.ehlo()
             if self.security == "starttls":  # before TLS, EHLO only finds out about STARTTLS
                 if not client.has_extn("starttls"):
-                    raise SmtpPermanentError(f"smtp {self.host}: server does not offer STARTTLS")
+                    raise MessageRefused(f"smtp {self.host}: server does not offer STARTTLS")
                 client.starttls(context=context)
                 client.ehlo()
         except BaseException:
@@ -160,16 +144,16 @@ class SmtpSender:
             yield
         except smtplib.SMTPAuthenticationError as exc:
             if 400 <= exc.smtp_code < 500:
-                raise SmtpTransientError(f"{where}: login temporarily refused: {exc.smtp_code}") from None
+                raise NotSent(f"{where}: login temporarily refused: {exc.smtp_code}") from None
             raise AuthError(f"{where}: login refused: {exc.smtp_code} {_text(exc.smtp_error)}") from None
         except smtplib.SMTPNotSupportedError as exc:
-            raise SmtpPermanentError(f"{where}: {exc}") from None
+            raise MessageRefused(f"{where}: {exc}") from None
         except smtplib.SMTPResponseException as exc:  # includes SMTPConnectError, SMTPDataError
             raise _reply_error(exc.smtp_code, _text(exc.smtp_error), where, message=message) from None
         except ssl.SSLCertVerificationError as exc:
             raise PermanentError(f"{where}: server certificate not trusted: {exc.verify_message}") from None
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            raise SmtpTransientError(f"{where}: {type(exc).__name__}: {exc}", ambiguous=ambiguous) from None
+            raise transient(f"{where}: {type(exc).__name__}: {exc}", ambiguous=ambiguous) from None
 
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None

@@ -17,7 +17,17 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from bridge.endpoints import http_refused, is_loopback
-from bridge.errors import AuthError, ConfigError, PermanentError, TransientError
+from bridge.errors import (
+    AuthError,
+    ConfigError,
+    DuplicatePost,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    Uncertain,
+    transient,
+)
+from bridge.model import XPost
 
 TWEEPY_HOST = "https://api.twitter.com"  # tweepy 4.17 hard-codes this host
 MAX_PAGES = 5  # bound on pages read per call (100 posts each)
@@ -36,41 +46,6 @@ class XUser:
     username: str
     name: str
     created_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class XPost:
-    id: str
-    text: str  # as X returns it: URLs are t.co links (see expanded_urls)
-    author_id: str | None
-    author_username: str | None
-    author_name: str | None
-    author_created_at: datetime | None
-    conversation_id: str | None
-    in_reply_to_user_id: str | None
-    referenced: tuple[tuple[str, str], ...]  # (type, id), e.g. ("replied_to", "123")
-    created_at: datetime | None
-    expanded_urls: tuple[str, ...]
-
-
-class XTransientError(TransientError):
-    """X failed in a way worth retrying later. `ambiguous`: a post may exist despite the error."""
-
-    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
-        super().__init__(message)
-        self.ambiguous = ambiguous
-
-
-class RateLimited(XTransientError):
-    """429 from X. `reset_at` is when to try again (None: X did not say); never retried here."""
-
-    def __init__(self, message: str, reset_at: datetime | None) -> None:
-        super().__init__(message, ambiguous=False)
-        self.reset_at = reset_at
-
-
-class DuplicatePost(PermanentError):
-    """X refused the post because this account already posted the same text."""
 
 
 class _BaseUrlAdapter(HTTPAdapter):
@@ -139,7 +114,7 @@ class XClient:
             text=text, user_auth=self._user_auth), posting=True)
         post_id = (body.get("data") or {}).get("id")
         if not post_id:
-            raise XTransientError("X create_post: the answer has no post id", ambiguous=True)
+            raise Uncertain("X create_post: the answer has no post id")
         return str(post_id)
 
     def recent_own_posts(
@@ -211,10 +186,10 @@ class XClient:
         except requests.RequestException as exc:
             raise _map_network_error(operation, exc, posting=posting) from None
         except (ValueError, KeyError, TypeError) as exc:  # tweepy choking on a malformed answer
-            raise XTransientError(f"X {operation}: malformed answer ({type(exc).__name__})",
+            raise transient(f"X {operation}: malformed answer ({type(exc).__name__})",
                                   ambiguous=posting) from None
         if not isinstance(body, dict):
-            raise XTransientError(f"X {operation}: unexpected answer", ambiguous=posting)
+            raise transient(f"X {operation}: unexpected answer", ambiguous=posting)
         return body
 
 
@@ -246,18 +221,18 @@ def _map_http_error(operation: str, exc: tweepy.HTTPException, *, posting: bool)
     if status in (401, 403):
         return AuthError(message)
     if status >= 500:
-        return XTransientError(message, ambiguous=posting)
+        return transient(message, ambiguous=posting)
     return PermanentError(message)
 
 
 def _map_network_error(
     operation: str, exc: requests.RequestException, *, posting: bool
-) -> XTransientError:
+) -> TransientError:
     # Only a failed connect proves the request never reached X; anything later may have posted.
     reason = exc.args[0] if exc.args else None
     never_sent = isinstance(exc, requests.ConnectTimeout) or isinstance(
         getattr(reason, "reason", reason), NewConnectionError)
-    return XTransientError(f"X {operation}: {type(exc).__name__}",
+    return transient(f"X {operation}: {type(exc).__name__}",
                            ambiguous=posting and not never_sent)
 
 

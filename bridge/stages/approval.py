@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from bridge.adapters.smtp import SmtpPermanentError
 from bridge.compose.approval_email import ApprovalItem, Envelope, build_approval_mail
 from bridge.compose.relay_email import RelaySettings, ReplyItem, author_label
 from bridge.decide.approval import (
@@ -30,7 +29,7 @@ from bridge.decide.approval import (
     make_token,
     request_message_id,
 )
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import MessageRefused, PermanentError, TransientError, is_ambiguous
 from bridge.stages.relay import MailSender, retry_delay
 from bridge.store import approvals as rows
 from bridge.store.db import Store, from_epoch, to_epoch
@@ -133,13 +132,13 @@ def send_due(store: Store, sender: MailSender, envelope: Envelope, grace: timede
             continue
         try:
             sender.send(request.raw, envelope.from_address, list(request.recipients))
-        except SmtpPermanentError as exc:
+        except MessageRefused as exc:
             rows.fail_send(store, request.token, str(exc))
             report.failed += 1
             log.error("approval_request_failed", token=request.token, error=str(exc))
         except TransientError as exc:
             report.deferred += 1
-            if not getattr(exc, "ambiguous", False):  # surely not taken: retry after a backoff
+            if not is_ambiguous(exc):  # surely not taken: retry after a backoff
                 at = now + retry_delay(rows.attempts(store, request.token), retry_base)
                 rows.retry_send(store, request.token, at, str(exc))
             log.warning("approval_request_deferred", token=request.token, error=str(exc))

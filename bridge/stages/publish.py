@@ -14,10 +14,17 @@ from typing import Literal, Protocol, TextIO
 
 import structlog
 
-from bridge.adapters.x_client import DuplicatePost, RateLimited
 from bridge.decide.caps import PublishSettings, Slot, plan_slot, price_of
 from bridge.decide.planner import Plan
-from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
+from bridge.errors import (
+    AuthError,
+    BridgeError,
+    DuplicatePost,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    is_ambiguous,
+)
 from bridge.store import posts as rows
 from bridge.store.db import Store, from_epoch
 from bridge.store.posts import Candidate, PostRow, posted_roots, posting_state, posts_today, spend_this_month
@@ -304,7 +311,7 @@ def _send(
 def _after_transient(
     store: Store, root: str, exc: TransientError, now: datetime, report: PublishReport
 ) -> None:
-    if getattr(exc, "ambiguous", True):  # unknown errors count as "may have posted"
+    if is_ambiguous(exc):  # the one rule (bridge.errors)
         rows.note_error(store, root, now, str(exc))
         report.pending.append(root)
         log.warning("post_outcome_unknown", root=root, error=str(exc))

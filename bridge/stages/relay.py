@@ -23,7 +23,6 @@ from typing import Protocol
 
 import structlog
 
-from bridge.adapters.smtp import SmtpPermanentError
 from bridge.compose.relay_email import (
     RelayBuildError,
     RelaySettings,
@@ -31,7 +30,7 @@ from bridge.compose.relay_email import (
     build_relay_mail,
     check_reply,
 )
-from bridge.errors import PermanentError, TransientError
+from bridge.errors import MessageRefused, PermanentError, TransientError, is_ambiguous
 from bridge.mail.echo import EchoSettings
 from bridge.model import Mail
 from bridge.store.db import Store, from_epoch, to_epoch
@@ -235,7 +234,7 @@ def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_
              now: datetime, report: RelayReport) -> None:
     try:
         sender.send(raw, settings.from_address, [settings.list_address])
-    except SmtpPermanentError as exc:
+    except MessageRefused as exc:
         _fail(store, message_id, str(exc), now, report)
     except TransientError as exc:
         _defer(store, message_id, exc, now, report, settings)
@@ -254,7 +253,7 @@ def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_
 
 def _defer(store: Store, message_id: str, exc: TransientError, now: datetime, report: RelayReport,
            settings: RelaySettings) -> None:
-    if getattr(exc, "ambiguous", False):  # keep the lease: wait for the echo, then resend
+    if is_ambiguous(exc):  # keep the lease: wait for the echo, then resend
         with store.transaction() as conn:
             conn.execute("UPDATE relays SET error = ? WHERE message_id = ?",
                          (f"outcome unknown: {exc}", message_id))

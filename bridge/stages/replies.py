@@ -20,7 +20,6 @@ from typing import Protocol
 
 import structlog
 
-from bridge.adapters.x_client import RateLimited, XPost
 from bridge.config.sections import ReplySettings
 from bridge.decide.moderation import (
     AUTOMATIC,
@@ -30,7 +29,8 @@ from bridge.decide.moderation import (
     recent_counts,
     record_decision,
 )
-from bridge.errors import BridgeError, TransientError
+from bridge.errors import BridgeError, RateLimited, TransientError
+from bridge.model import XPost
 from bridge.store.db import Store, from_epoch, to_epoch
 
 log = structlog.get_logger(__name__)
