@@ -121,3 +121,12 @@ class XPost:
     referenced: tuple[tuple[str, str], ...]  # (type, id), e.g. ("replied_to", "123")
     created_at: datetime | None
     expanded_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FetchBatch:
+    """Up to batch_size messages (and batch_bytes); `cursor` is where the reader stands after it."""
+
+    mails: tuple[RawMail, ...]
+    oversized: tuple[Problem, ...]  # every UID of the batch not read: too big, or not answered
+    cursor: Cursor

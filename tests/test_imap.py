@@ -13,9 +13,9 @@ from dovecot import HOST, Account, DovecotServer, find_free_port
 from imapclient.exceptions import LoginError
 from structlog.testing import capture_logs
 
-from bridge.adapters.imap import FetchBatch, ImapMailbox, translate_error
+from bridge.adapters.imap import ImapMailbox, translate_error
 from bridge.errors import AuthError, PermanentError, TransientError
-from bridge.model import Cursor, RawMail
+from bridge.model import Cursor, FetchBatch, RawMail
 
 MakeMailbox = Callable[..., ImapMailbox]
 # Long enough that "raised before the timeout" means the dead link was detected, not waited out.

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 import bridge.service.pipeline as pipeline
-from bridge.adapters.imap import FetchBatch
 from bridge.config.settings import Config
 from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import MatcherSettings
 from bridge.errors import RateLimited, TransientError
-from bridge.model import Cursor, RawMail
+from bridge.model import Cursor, FetchBatch, RawMail
 from bridge.service.pipeline import Bridge, Services
 from bridge.store.db import Store
 

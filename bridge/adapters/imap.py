@@ -9,7 +9,6 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -27,7 +26,7 @@ from tenacity import (
 from bridge.endpoints import plaintext_refused
 from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
 from bridge.mail.parse import MESSAGE_HEAD_BYTES
-from bridge.model import Cursor, Problem, RawMail
+from bridge.model import Cursor, FetchBatch, Problem, RawMail
 
 Security = Literal["tls", "starttls", "plain"]
 # RFC 5530 response codes that say "try again later" rather than "this will never work".
@@ -59,15 +58,6 @@ def _internal_date(item: dict[bytes, Any] | None) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class FetchBatch:
-    """Up to batch_size messages (and batch_bytes); `cursor` is where the reader stands after it."""
-
-    mails: tuple[RawMail, ...]
-    oversized: tuple[Problem, ...]  # every UID of the batch not read: too big, or not answered
-    cursor: Cursor
 
 
 def translate_error(exc: BaseException, context: str) -> BridgeError:

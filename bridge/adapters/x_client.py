@@ -100,6 +100,9 @@ class XClient:
         # tweepy logs request headers (a bearer token included) at DEBUG: never let that out.
         logging.getLogger("tweepy.client").setLevel(logging.INFO)
 
+    def account_id(self) -> str:
+        return self.me().id
+
     def me(self) -> XUser:
         body = self._call("get_me", lambda: self._client.get_me(
             user_fields=_USER_FIELDS, user_auth=self._user_auth))

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from bridge.adapters.imap import ImapMailbox
 from bridge.config.settings import Config
 from bridge.decide.planner import Drafter, Plan, plan_threads
 from bridge.errors import TransientError
@@ -19,7 +18,7 @@ from bridge.model import ThreadView
 from bridge.service.metrics import MetricsSink, NullMetrics
 from bridge.stages.approval import next_wake as approval_wake
 from bridge.stages.approval import run_approval
-from bridge.stages.ingest import IngestPolicy, IngestReport, store_batch
+from bridge.stages.ingest import IngestPolicy, IngestReport, MailSource, store_batch
 from bridge.stages.publish import Publisher, publish_due, reconcile_pending
 from bridge.stages.relay import MailSender, echo_settings, relay_approved
 from bridge.stages.replies import ReplySource, next_poll_at, poll_replies, posts_in_window
@@ -39,11 +38,11 @@ MIN_SLEEP = timedelta(seconds=1)  # never spin: even "due now" waits this long (
 class Services:
     """The outside world, built from config by the CLI; None where a stage is not configured."""
 
-    mailbox: ImapMailbox | None = None
+    mailbox: MailSource | None = None
     publisher: Publisher | None = None
     reply_source: ReplySource | None = None
     sender: MailSender | None = None
-    approval_mailbox: ImapMailbox | None = None  # [moderation] approval_folder: answers only
+    approval_mailbox: MailSource | None = None  # [moderation] approval_folder: answers only
 
 
 @dataclass
@@ -190,10 +189,10 @@ class Bridge:
         report.replies = sum(poll.stored.values())
 
     def _account_id(self) -> str:
-        me = getattr(self.services.reply_source, "me", None)
-        if me is None:
-            raise TransientError("reply source cannot tell our account id")
-        return str(me().id)
+        source = self.services.reply_source
+        if source is None:
+            raise TransientError("no reply source configured")
+        return source.account_id()
 
     def _approval(self, now: datetime, report: CycleReport) -> None:
         """Moderators' answers (stored by ingest), expiry, and request emails for held items."""

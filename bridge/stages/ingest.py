@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
 from multiprocessing.pool import AsyncResult
+from typing import Protocol
 
 import structlog
 
@@ -22,13 +23,31 @@ from bridge.decide.approval import Answer, is_approval_mail, read_answer
 from bridge.mail.echo import EchoSettings
 from bridge.mail.headers import scrub_text
 from bridge.mail.parse import MailParseError, ParseOptions, parse_mail
-from bridge.model import Cursor, Flag, Mail, Problem, RawMail
+from bridge.model import Cursor, FetchBatch, Flag, Mail, Problem, RawMail
 from bridge.store import approvals
 from bridge.store.mail import MailStore
 
 log = structlog.get_logger()
 PARALLEL_CHUNK = 128  # messages per job sent to a parser process: amortises the hand-over cost
 IN_FLIGHT_PER_WORKER = 4  # jobs queued per parser process: enough to keep it busy, no more
+
+
+class MailSource(Protocol):
+    """A folder of list mail read in batches after a cursor (bridge.adapters.imap.ImapMailbox)."""
+
+    folder: str
+
+    def connect(self) -> int:
+        """Log in and select the folder; its UIDVALIDITY."""
+        ...
+
+    def fetch_new(self, cursor: Cursor | None) -> Iterator[FetchBatch]: ...
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when new mail may have arrived."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)

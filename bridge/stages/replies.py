@@ -42,6 +42,10 @@ _TCO = re.compile(r"https://t\.co/[A-Za-z0-9]+")
 class ReplySource(Protocol):
     """What the poller needs from X (bridge.adapters.x_client.XClient has it)."""
 
+    def account_id(self) -> str:
+        """Our own account's id: its posts are ours, not replies."""
+        ...
+
     def mentions(self, user_id: str, since_id: str | None) -> list[XPost]: ...
 
     def search_conversation(self, conversation_id: str, since_id: str | None) -> list[XPost]: ...
