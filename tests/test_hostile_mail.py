@@ -240,3 +240,43 @@ def test_mail_parser_log_lines_never_reach_stderr_as_plain_text(capfd: pytest.Ca
     event = json.loads(ours.getvalue().splitlines()[-1])
     assert (event["event"], event["level"], event["message"]) == (
         "mailparser_logged", "debug", "Failed decoding header part: x")
+
+
+def test_migration_moves_a_reason_out_of_legacy_problem_sources(tmp_path: Path) -> None:
+    """Rows written before the reason had its own field keep only the path as their source."""
+    import sqlite3
+    from importlib import resources
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for entry in sorted(resources.files("bridge.store.migrations").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql") and int(entry.name[:3]) <= 8:
+            conn.executescript(entry.read_text(encoding="utf-8"))
+    conn.execute("INSERT INTO problems(source, reason, size, seen_at) VALUES "
+                 "('maildir:/m/cur/1 (unreadable: Permission denied)', "
+                 "'unreadable: Permission denied', 0, 0),"
+                 "('mbox:/a (b) #1', 'empty message', 0, 0)")
+    conn.execute("PRAGMA user_version = 8")
+    conn.commit()
+    conn.close()
+    store = Store.open(path)
+    assert sorted((p.source, p.reason) for p in store.problems()) == [
+        ("maildir:/m/cur/1", "unreadable: Permission denied"), ("mbox:/a (b) #1", "empty message")]
+
+
+def test_datetimes_are_logged_as_iso_strings_not_reprs() -> None:
+    """Before: JSON log lines carried "datetime.datetime(2026, 11, 2, ...)"."""
+    import io
+    import json
+
+    import structlog
+
+    from bridge.service.log import configure_logging
+
+    out = io.StringIO()
+    configure_logging("info", stream=out, json=True)
+    try:
+        structlog.get_logger().info("mail_dated", date=datetime(2026, 11, 2, 9, 15, tzinfo=UTC))
+    finally:
+        structlog.reset_defaults()
+    assert json.loads(out.getvalue())["date"] == "2026-11-02T09:15:00+00:00"

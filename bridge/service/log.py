@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
+from datetime import date, datetime
 from typing import Any, TextIO
 
 import structlog
@@ -60,6 +61,16 @@ class SecretRedactor:
 REDACTOR = SecretRedactor()
 
 
+def iso_datetimes(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: datetime values become ISO 8601 strings, never their repr."""
+    for key, value in event_dict.items():
+        if isinstance(value, datetime | date):
+            event_dict[key] = value.isoformat()
+    return event_dict
+
+
 class _CurrentStderr:
     """Writes to whatever sys.stderr is at the time (it may be swapped after configuration)."""
 
@@ -88,6 +99,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            iso_datetimes,
             REDACTOR,
             renderer,
         ],
