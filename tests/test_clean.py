@@ -6,12 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge.compose.post import clean_subject
+from bridge.compose.relay_email import relay_subject
 from bridge.mail.clean import (
     clean_body,
     html_to_text,
     normalise_newlines,
     normalise_subject,
     split_subject_tags,
+    starts_as_reply,
 )
 
 # --- normalise_subject ------------------------------------------------------------------------
@@ -436,3 +439,22 @@ def test_clean_body_on_arbitrary_text(text: str) -> None:
 def test_html_to_text_never_raises(markup: str) -> None:
     """Arbitrary input to the HTML converter gives a string."""
     assert isinstance(html_to_text(markup), str)
+
+
+@pytest.mark.parametrize("prefix", ["Re:", "RE :", "Aw:", "SV:", "Antw:", "Antwort:", "Odp:", "R:",
+                                    "Vs:", "Réf :", "Re[2]:", "Re^3:", "回复：", "Отв:"])
+def test_one_reply_prefix_rule_for_threading_the_post_and_the_relay(prefix: str) -> None:
+    """The same words are reply prefixes to threading, to the post's subject and to the relay's
+    "Re:" (three copies with different word lists before)."""
+    subject = f"[Solo] {prefix} Weeding policy"
+    assert normalise_subject(subject) == ("weeding policy", True)
+    assert clean_subject(subject) == "Weeding policy"
+    assert starts_as_reply(subject) and relay_subject(subject) == subject
+
+
+@pytest.mark.parametrize("prefix", ["Fwd:", "Fw:", "WG:", "TR:", "RV:", "Enc:", "转发："])
+def test_a_forward_prefix_is_stripped_but_is_no_reply(prefix: str) -> None:
+    subject = f"{prefix} Weeding policy"
+    assert normalise_subject(subject) == ("weeding policy", False)
+    assert clean_subject(subject) == "Weeding policy"
+    assert not starts_as_reply(subject) and relay_subject(subject) == f"Re: {subject}"

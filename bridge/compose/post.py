@@ -11,6 +11,7 @@ from importlib.resources import files
 import jinja2
 from twitter_text import extract_urls, parse_tweet
 
+from bridge.mail.clean import PREFIX_PATTERN
 from bridge.model import Mail
 
 TEMPLATE_NAME = "post.txt.j2"
@@ -89,8 +90,7 @@ def remove_names(text: str, name: str) -> str:
 # --- summarising: the subject and the sentence that asks ---
 
 _SUBJECT_PREFIX = re.compile(
-    r"^\s*(?:\[[^\]]*\]|\((?:solved|no-tweet|tweet|share)\)|(?:re|aw|sv|vs|antw|fwd?|wg|tr|rv)\s*"
-    r"(?:\[\d+\])?\s*[:：]|[-–—:]+)\s*",
+    r"^\s*(?:\[[^\]]*\]|\((?:solved|no-tweet|tweet|share)\)|" + PREFIX_PATTERN + r"|[-–—:]+)\s*",
     re.IGNORECASE,
 )
 _GREETING = re.compile(

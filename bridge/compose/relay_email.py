@@ -19,6 +19,7 @@ from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 
 from bridge.compose.post import ComposeSettings, clean_subject, make_template_env
+from bridge.mail.clean import starts_as_reply
 from bridge.mail.echo import TOKEN_HEADER, make_token
 from bridge.model import Mail, Secret
 
@@ -31,8 +32,6 @@ MAX_REFERENCES = 20
 _USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")  # X's rule for @handles
 _MESSAGE_ID = re.compile(r"[!-~]+@[!-~]+")  # printable ASCII, no spaces
 _BAD_IN_ID = re.compile(r"[<>()\[\],;:\\\"]")
-_REPLY_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:re|aw|sv|antw|vs|odp|r)\s*(?:\[\d+\])?\s*[:：]",
-                           re.IGNORECASE)
 # Bidi embeddings/overrides/isolates and the BOM can make a name read as something else.
 _LEADING_MENTIONS = re.compile(r"^\s*(?:@[A-Za-z0-9_]{1,15}\s+)+")
 _INVISIBLE = re.compile(r"[\u202a-\u202e\u2066-\u2069\ufeff\u200e\u200f\u061c]")
@@ -168,7 +167,7 @@ def relay_subject(subject: str) -> str:
     text = clean_line(subject, MAX_SUBJECT)
     if not text:
         return "Re: (no subject)"
-    return text if _REPLY_PREFIX.match(text) else f"Re: {text}"
+    return text if starts_as_reply(text) else f"Re: {text}"
 
 
 def _valid_id(message_id: str) -> bool:

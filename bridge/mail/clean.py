@@ -17,11 +17,13 @@ _REPLY_WORDS = (
     *("aw", "sv", "vs", "re", "r"),
 )
 _FORWARD_WORDS = ("doorst", "fwd", "enc", "fw", "wg", "tr", "rv", "转发", "転送")
-_PREFIX_RE = re.compile(
+# The one reply/forward prefix rule ("Re:", "AW[2]:", "Fwd:", "回复："): threading keys here,
+# the post's subject (compose.post) and the relay's "Re:" (compose.relay_email) all use it.
+PREFIX_PATTERN = (
     r"(?P<word>" + "|".join(_REPLY_WORDS + _FORWARD_WORDS) + r")"
-    r"\s*(?:\[\d{1,4}\]|\^\d{1,4}|\(\d{1,4}\))?\s*[:：]\s*",
-    re.IGNORECASE,
+    r"\s*(?:\[\d{1,4}\]|\^\d{1,4}|\(\d{1,4}\))?\s*[:：]"
 )
+_PREFIX_RE = re.compile(PREFIX_PATTERN + r"\s*", re.IGNORECASE)
 _LEADING_TAG_RE = re.compile(r"\[([^\[\]]{0,80})\]\s*")
 _TRAILING_TAG_RE = re.compile(r"\s*\[[^\[\]]{0,80}\]$")
 
@@ -34,6 +36,13 @@ def split_subject_tags(subject: str) -> tuple[tuple[str, ...], str]:
         tags.append(match.group(1).strip())
         rest = rest[match.end() :]
     return tuple(tags), rest
+
+
+def starts_as_reply(subject: str) -> bool:
+    """After any leading [tags], the subject begins with a reply prefix (not a forward)."""
+    _tags, rest = split_subject_tags(subject)
+    match = _PREFIX_RE.match(rest)
+    return match is not None and match.group("word").casefold() in _REPLY_WORDS
 
 
 def _strip_prefixes(subject: str) -> tuple[str, bool]:
