@@ -55,6 +55,7 @@ class Mail:
     size: int = 0  # raw size in bytes
     has_message_id: bool = True  # False: message_id is a content hash
     body_error: str | None = None  # why the body could not be read (body is then ""); not stored
+    list_archive: str | None = None  # RFC 2369 List-Archive URL (the list's archive page), no <>
 
     @property
     def has_references(self) -> bool:

@@ -22,6 +22,8 @@ from dovecot import Account, DovecotServer
 from fake_x import FakeUser, FakeX
 from smtp_server import RecordingHandler, SmtpServer, free_port
 
+from bridge.compose.links import mailman_hash
+
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION_ID = "e2e-q1@members.example.org"
 
@@ -31,7 +33,8 @@ def question(message_id: str = QUESTION_ID, subject: str = "Koha: serials predic
     return (f"Message-ID: <{message_id}>\r\nFrom: Ann Member <ann@members.example.org>\r\n"
             f"To: sla-dsol@lists.example.org\r\nDate: {format_datetime(datetime.now(UTC))}\r\n"
             f"Subject: {subject}\r\nList-Id: <sla-dsol.lists.example.org>\r\n"
-            f"Archived-At: <https://lists.example.org/archives/{message_id}>\r\n"
+            "Archived-At: <https://lists.example.org/archives/list/sla-dsol@lists.example.org/"
+            f"message/{mailman_hash(message_id)}/>\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n\r\n"
             "Hello all,\r\n\r\nOur journal comes out four times a year but never on the same "
             "months. How do you set up a prediction pattern in Koha for that?\r\n\r\nAnn\r\n"

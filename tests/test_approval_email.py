@@ -20,6 +20,7 @@ from bridge.adapters.x_account import XPublisher
 from bridge.adapters.x_client import XClient
 from bridge.cli.build import build_mailbox
 from bridge.cli.ops import collect_status, print_status, run_checks
+from bridge.compose.links import mailman_hash
 from bridge.config.settings import Config, parse_config
 from bridge.decide.moderation import run_moderate
 from bridge.service.pipeline import ANSWER_POLL, Bridge, CycleReport, Services
@@ -38,7 +39,8 @@ def question(n: int) -> bytes:
     return (f"Message-ID: <q{n}@members.example.org>\r\nFrom: Ann Member <ann@members.example.org>\r\n"
             f"To: {LIST}\r\nDate: {format_datetime(NOW - timedelta(days=3))}\r\n"
             f"Subject: How do I renew serial {n} in Koha?\r\n"
-            f"Archived-At: <https://lists.example.org/archives/q{n}>\r\n\r\n"
+            "List-Id: <sla-dsol.lists.example.org>\r\nArchived-At: <https://lists.example.org/"
+            f"archives/list/{LIST}/message/{mailman_hash(f'q{n}@members.example.org')}/>\r\n\r\n"
             f"Hello, our serial {n} lapsed. How do I renew the subscription in Koha?\r\n").encode()
 
 
@@ -152,7 +154,7 @@ def test_round_trip_held_post_email_approve_with_quoted_text_then_posted(make_wo
     request = held_and_requested(world)
     text = world.one("SELECT text FROM posts")[0]
     body = message_from_bytes(request, policy=policy.default).get_content()
-    assert str(text) in body and "https://lists.example.org/archives/q1" in body
+    assert str(text) in body and f"message/{mailman_hash('q1@members.example.org')}/" in body
     world.deliver(answer(request, "Approve"))  # the quoted request below says "reject" too
     world.cycle(1)  # ingest reads the answer; the approval stage queues the post
     assert world.one("SELECT status, reason FROM approval_answers") == (

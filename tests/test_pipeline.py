@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import bridge.service.pipeline as pipeline
+from bridge.compose.links import mailman_hash
 from bridge.config.settings import Config
 from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import MatcherSettings
@@ -25,7 +26,9 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 def question(n: int, when: datetime) -> bytes:
     return (f"Message-ID: <p{n}@example.org>\nFrom: Ann <ann@example.org>\n"
             f"Date: {format_datetime(when)}\nSubject: How do I renew serial {n}?\n"
-            f"Archived-At: <https://lists.example.org/a/p{n}>\n\nHow do I renew it?\n").encode()
+            "List-Id: <solo.lists.example.org>\nArchived-At: <https://lists.example.org/archives/"
+            f"list/solo@lists.example.org/message/{mailman_hash(f'p{n}@example.org')}/>\n\n"
+            "How do I renew it?\n").encode()
 
 
 @dataclass

@@ -271,7 +271,12 @@ def _can_cut(text: str, index: int) -> bool:
 
 
 def _check_post(text: str, link: str) -> None:
-    """Last line of defence: the only URL in a post is our link."""
-    others = [u for u in extract_urls(text) if u != link]
+    """Last line of defence: the only URL in a post is our whole link, and nobody is @mentioned."""
+    urls = extract_urls(text)
+    others = [u for u in urls if u != link]
     if others:
         raise ValueError(f"post would carry a URL other than the thread link: {others[0]!r}")
+    if link and link not in urls:
+        raise ValueError("the thread link would not be read as one whole URL")
+    if _HANDLE.search(text.replace(link, " ")):
+        raise ValueError("post would @mention someone")

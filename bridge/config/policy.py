@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfoNotFoundError
 
-from bridge.compose.links import LinkSettings, check_url_template
+from bridge.compose.links import LinkSettings, check_archive_url, check_url_template
 from bridge.compose.post import ComposeSettings
 from bridge.compose.relay_email import MAX_NAME, RelaySettings, clean_line
 from bridge.config.reader import Section
@@ -86,7 +86,10 @@ def read_links(sec: Section) -> LinkSettings:
         url_template=sec.string("url_template") or None,
         google_group=sec.string("google_group") or None,
         archive_private=sec.boolean("archive_private", False),
+        archive_url=sec.string("archive_url") or None,
     )
+    if cfg.archive_url:
+        sec.problems.extend(f"{sec.key('archive_url')}: {p}" for p in check_archive_url(cfg.archive_url))
     if cfg.url_template:
         sec.problems.extend(f"{sec.key('url_template')}: {p}" for p in check_url_template(cfg.url_template))
     elif cfg.strategy == "template":

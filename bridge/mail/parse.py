@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import Message
@@ -141,6 +142,7 @@ def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) 
         body_error=body_error,
         size=len(raw),
         has_message_id=has_id,
+        list_archive=_list_archive(msg),
     )
 
 
@@ -223,6 +225,14 @@ def _archived_at(msg: HeaderMap) -> str | None:
 
 class BodyError(ValueError):
     """The body could not be read (broken MIME); the headers still count."""
+def _list_archive(msg: HeaderMap) -> str | None:
+    """RFC 2369: `<url>` items, comma separated; the first http(s) one (validated when used)."""
+    value = h.decode_value(msg.get("List-Archive"))
+    for found in re.finditer(r"<([^<>]*)>", value or ""):
+        url = found.group(1).strip()
+        if url.startswith(("https://", "http://")):
+            return url
+    return None
 
 
 def extract_body(raw: bytes) -> str:

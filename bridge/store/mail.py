@@ -21,12 +21,12 @@ from bridge.store.db import Store, from_epoch, to_epoch
 _COLUMNS = (
     "message_id, thread_id, parent_id, refs, subject, subject_norm, is_reply, author_name, "
     "author_address, date, list_id, archived_at, message_id_hash, flags, body, size, "
-    "has_message_id, source, ingested_at"
+    "has_message_id, source, ingested_at, list_archive"
 )
 _SELECT = (
     "SELECT message_id, parent_id, refs, subject, subject_norm, is_reply, author_name, "
     "author_address, date, list_id, archived_at, message_id_hash, flags, body, size, "
-    "has_message_id FROM messages"
+    "has_message_id, list_archive FROM messages"
 )
 
 
@@ -49,6 +49,7 @@ def _row_to_mail(row: sqlite3.Row | tuple[object, ...]) -> Mail:
         body=None if row[13] is None else str(row[13]),
         size=int(str(row[14])),
         has_message_id=bool(row[15]),
+        list_archive=None if row[16] is None else str(row[16]),
     )
 
 
@@ -110,13 +111,13 @@ class MailStore:
             [(i, thread_id) for i in ids],
         )
         self.conn.execute(
-            f"INSERT INTO messages({_COLUMNS}) VALUES ({', '.join('?' * 19)})",
+            f"INSERT INTO messages({_COLUMNS}) VALUES ({', '.join('?' * 20)})",
             (
                 mail.message_id, thread_id, mail.in_reply_to, " ".join(mail.references),
                 mail.subject, mail.subject_norm, int(mail.is_reply_subject), mail.author.name,
                 mail.author.address, to_epoch(mail.date), mail.list_id, mail.archived_at,
                 mail.message_id_hash, ",".join(sorted(mail.flags)), mail.body, mail.size,
-                int(mail.has_message_id), source, int(time.time()),
+                int(mail.has_message_id), source, int(time.time()), mail.list_archive,
             ),
         )
         self._dirty.add(thread_id)
