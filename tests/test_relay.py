@@ -17,7 +17,10 @@ from bridge.compose.relay_email import (
     ReplyItem,
     build_relay_mail,
     check_reply,
+    fold_ids,
+    parse_ids,
     relay_subject,
+    thread_ids,
 )
 from bridge.config.policy import read_relay
 from bridge.config.reader import Section
@@ -213,3 +216,44 @@ def test_the_leading_mentions_x_adds_to_a_reply_are_not_relayed() -> None:
     assert strip_reply_mentions("@solobridge @ann Use the irregular pattern.") == "Use the irregular pattern."
     assert strip_reply_mentions("Thanks @ann, use the pattern.") == "Thanks @ann, use the pattern."
     assert strip_reply_mentions("@solobridge") == "@solobridge"
+
+
+# --- issue 13: long Message-IDs (Microsoft 365: 78-94 characters) keep the relay threaded ---
+
+M365 = ("DM6PR11MB4657B1C2D3E4F5A6B7C8D9E0F1A2B3C4D5E6F7A8B9C0D1E2F3@"
+        "DM6PR11MB4657.namprd11.prod.outlook.com")
+
+
+def test_long_message_ids_are_folded_between_ids_never_encoded() -> None:
+    q = question(message_id=M365, references=(f"a{M365}", f"b{M365}"))
+    raw = build_relay_mail(q, [reply()], SETTINGS, MID, date=WHEN, key=KEY)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"=?" not in head
+    assert f"In-Reply-To: <{M365}>\r\n".encode() in head
+    assert f"References: <a{M365}>\r\n <b{M365}>\r\n <{M365}>\r\n".encode() in head
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert parse_ids(str(msg["References"])) == [f"a{M365}", f"b{M365}", M365]
+
+
+_ID_CHARS = st.sampled_from("abcXYZ0123456789.!#$%&'*+-/=?^_`{|}~")
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.text(_ID_CHARS, min_size=1, max_size=120),
+                          st.text(_ID_CHARS, min_size=1, max_size=60)), min_size=1, max_size=8))
+def test_threading_ids_parse_back_exactly_whatever_their_length(
+        parts: list[tuple[str, str]]) -> None:
+    ids = [f"{local}@{domain}" for local, domain in parts]
+    q = question(message_id=ids[-1], references=tuple(ids[:-1]))
+    parent, refs = thread_ids(q)
+    raw = build_relay_mail(q, [reply()], SETTINGS, MID, date=WHEN, key=KEY)
+    head = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    assert parse_ids(str(head["In-Reply-To"])) == [parent]
+    assert parse_ids(str(head["References"])) == refs
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"=?utf-8?" not in raw.split(b"\r\n\r\n")[0]
+
+
+def test_fold_ids_keeps_short_ids_together_and_long_ones_alone() -> None:
+    assert fold_ids("References", ["a@x", "b@x"]) == "<a@x> <b@x>"
+    assert fold_ids("References", [M365, "a@x"]) == f"<{M365}>\n <a@x>"

@@ -29,6 +29,8 @@ MAX_DISPLAY = 70  # the whole From display name (see display_name)
 MAX_SUBJECT = 200
 MAX_TEXT = 10_000  # X posts are shorter; anything longer is cut with a note
 MAX_REFERENCES = 20
+MAX_ID = 250  # a longer Message-ID is left out of the threading headers (RFC 5322 lines <= 998)
+FOLD_AT = 78  # RFC 5322's preferred line length; an id longer than that gets a line of its own
 _USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")  # X's rule for @handles
 _MESSAGE_ID = re.compile(r"[!-~]+@[!-~]+")  # printable ASCII, no spaces
 _BAD_IN_ID = re.compile(r"[<>()\[\],;:\\\"]")
@@ -36,6 +38,11 @@ _BAD_IN_ID = re.compile(r"[<>()\[\],;:\\\"]")
 _LEADING_MENTIONS = re.compile(r"^\s*(?:@[A-Za-z0-9_]{1,15}\s+)+")
 _INVISIBLE = re.compile(r"[\u202a-\u202e\u2066-\u2069\ufeff\u200e\u200f\u061c]")
 _NAME_SPECIALS = re.compile(r"[\"\\<>@()\[\]]")
+
+
+# "refold_source=none": our pre-folded raw id headers are written as they are (each line is
+# short or one id); headers set as values are still folded by the SMTP policy as usual.
+_POLICY = policy.SMTP.clone(refold_source="none")
 
 
 class RelayBuildError(ValueError):
@@ -171,7 +178,31 @@ def relay_subject(subject: str) -> str:
 
 
 def _valid_id(message_id: str) -> bool:
-    return bool(_MESSAGE_ID.fullmatch(message_id)) and not _BAD_IN_ID.search(message_id)
+    return (len(message_id) <= MAX_ID and bool(_MESSAGE_ID.fullmatch(message_id))
+            and not _BAD_IN_ID.search(message_id) and "=?" not in message_id)
+
+
+def fold_ids(name: str, ids: list[str]) -> str:
+    """The header value "<a> <b>...", folded between ids only (never inside one, never encoded).
+
+    Python's SMTP policy turns an id of 76 characters or more into RFC 2047 encoded words, which
+    no mail client reads as a Message-ID (every Microsoft 365 id is 78-94 characters long).
+    """
+    lines: list[str] = []
+    line = f"{name}:"
+    for item in (f"<{i}>" for i in ids):
+        if line.endswith(":") or len(line) + 1 + len(item) <= FOLD_AT:
+            line = f"{line} {item}"
+        else:
+            lines.append(line)
+            line = f" {item}"
+    lines.append(line)
+    return "\n".join(lines)[len(name) + 2:]
+
+
+def parse_ids(value: str) -> list[str]:
+    """The ids of an In-Reply-To/References value, folding removed."""
+    return re.findall(r"<([^<>\s]+)>", value)
 
 
 def thread_ids(question: Mail) -> tuple[str | None, list[str]]:
@@ -224,21 +255,32 @@ def build_relay_mail(
             raise RelayBuildError(f"reply {item.reply_id}: {reason}")
     if not _valid_id(message_id):
         raise RelayBuildError(f"invalid Message-ID {message_id!r}")
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = Address(display_name=display_name(replies, settings), addr_spec=settings.from_address)
     msg["To"] = Address(addr_spec=settings.list_address)
     msg["Subject"] = relay_subject(question.subject)
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = f"<{message_id}>"
     parent, refs = thread_ids(question)
-    if parent:
-        msg["In-Reply-To"] = f"<{parent}>"
-        msg["References"] = " ".join(f"<{r}>" for r in refs)
+    if parent:  # set as pre-folded raw values: the policy would encode long ids (see fold_ids)
+        msg.set_raw("In-Reply-To", fold_ids("In-Reply-To", [parent]))
+        msg.set_raw("References", fold_ids("References", refs))
     msg[TOKEN_HEADER] = make_token(key, message_id)
     msg.set_content(render_body(question, replies, settings), charset="utf-8", cte="quoted-printable")
     raw = msg.as_bytes()
     _verify(raw, [k.lower() for k in msg], settings)
+    _verify_threading(raw, parent, refs)
     return raw
+
+
+def _verify_threading(raw: bytes, parent: str | None, refs: list[str]) -> None:
+    """In-Reply-To and References parse back to exactly the ids we meant (no encoded words)."""
+    parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    got_parent, got_refs = parse_ids(str(parsed["In-Reply-To"] or "")), parse_ids(
+        str(parsed["References"] or ""))
+    want_parent = [parent] if parent else []
+    if got_parent != want_parent or got_refs != (refs if parent else []):
+        raise RelayBuildError("In-Reply-To/References do not parse back to the intended ids")
 
 
 def _verify(raw: bytes, expected: list[str], settings: RelaySettings) -> None:
