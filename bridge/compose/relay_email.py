@@ -19,6 +19,7 @@ from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 
 from bridge.compose.post import ComposeSettings, clean_subject, make_template_env
+from bridge.decide.handles import clean_username, strip_leading_mentions
 from bridge.mail.clean import starts_as_reply
 from bridge.mail.echo import TOKEN_HEADER, make_token
 from bridge.model import Mail, Secret
@@ -31,11 +32,9 @@ MAX_TEXT = 10_000  # X posts are shorter; anything longer is cut with a note
 MAX_REFERENCES = 20
 MAX_ID = 250  # a longer Message-ID is left out of the threading headers (RFC 5322 lines <= 998)
 FOLD_AT = 78  # RFC 5322's preferred line length; an id longer than that gets a line of its own
-_USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")  # X's rule for @handles
 _MESSAGE_ID = re.compile(r"[!-~]+@[!-~]+")  # printable ASCII, no spaces
 _BAD_IN_ID = re.compile(r"[<>()\[\],;:\\\"]")
 # Bidi embeddings/overrides/isolates and the BOM can make a name read as something else.
-_LEADING_MENTIONS = re.compile(r"^\s*(?:@[A-Za-z0-9_]{1,15}\s+)+")
 _INVISIBLE = re.compile(r"[\u202a-\u202e\u2066-\u2069\ufeff\u200e\u200f\u061c]")
 _NAME_SPECIALS = re.compile(r"[\"\\<>@()\[\]]")
 
@@ -111,19 +110,13 @@ def clean_text(text: str) -> str:
 def strip_reply_mentions(text: str) -> str:
     """Drop the "@bridge @asker" run X puts in front of a reply: noise on a mailing list.
     A reply that is nothing but mentions keeps them (it is held earlier as too short anyway)."""
-    stripped = _LEADING_MENTIONS.sub("", text, count=1)
+    stripped = strip_leading_mentions(text)
     return stripped if stripped.strip() else text
 
 
 def clean_name(name: str) -> str:
     """An X display name fit for a From display name: specials that could mimic an address go."""
     return clean_line(_NAME_SPECIALS.sub(" ", name), MAX_NAME)
-
-
-def clean_username(username: str) -> str:
-    """The @handle without '@', or "" when it does not follow X's rules."""
-    handle = username.strip().removeprefix("@")
-    return handle if _USERNAME.fullmatch(handle) else ""
 
 
 def check_reply(item: ReplyItem) -> str | None:

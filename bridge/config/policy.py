@@ -18,11 +18,11 @@ from bridge.decide import rules
 from bridge.decide.approval import MODES as APPROVAL_MODES
 from bridge.decide.approval import ApprovalSettings
 from bridge.decide.caps import PublishSettings
+from bridge.decide.handles import parse_handle
 from bridge.decide.matcher import MatcherSettings, check_settings
 from bridge.decide.moderation import MODES, ModerationSettings
 from bridge.mail.headers import parse_address
 
-_HANDLE = re.compile(r"@?(\w{1,15})")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 
@@ -181,11 +181,11 @@ def read_approval(sec: Section) -> ApprovalSettings:
 def _read_handles(sec: Section, name: str) -> frozenset[str]:
     handles = set()
     for value in sec.strings(name):
-        match = _HANDLE.fullmatch(value.strip())
-        if match is None:
+        handle = parse_handle(value)
+        if handle is None:
             sec.problems.append(f"{sec.key(name)}: {value!r} is not an X handle")
         else:
-            handles.add(match.group(1).lower())
+            handles.add(handle)
     return frozenset(handles)
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from bridge.decide.handles import remove_mentions, strip_leading_mentions
 from bridge.durations import format_duration
 from bridge.store.db import Store, from_epoch, to_epoch
 
@@ -24,8 +25,6 @@ APPROVED, HELD, REJECTED, RELAYED = "approved", "held", "rejected", "relayed"
 STOP_REASON = "asked to stop"
 ADMIN = "admin"
 AUTOMATIC = "moderation"
-_MENTION = re.compile(r"(?<![\w@])@\w{1,15}")
-_LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+")
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
 _STOP = re.compile(r"[\W_]*stop[\W_]*", re.IGNORECASE)
 _DAY = timedelta(days=1)
@@ -86,13 +85,13 @@ def moderate(reply: ReplyCandidate, counts: RecentCounts, settings: ModerationSe
 
 def is_stop(text: str) -> bool:
     """The reply says only "stop" (after the @mentions X puts in front), in any case."""
-    return _STOP.fullmatch(_LEADING_MENTIONS.sub("", text)) is not None
+    return _STOP.fullmatch(strip_leading_mentions(text)) is not None
 
 
 def content_chars(text: str) -> int:
     """Letters and digits left once @mentions and links are removed; wide (CJK) characters
     count twice, as X weighs them, so a short Chinese answer is not taken for a "+1"."""
-    bare = _URL.sub(" ", _MENTION.sub(" ", text))
+    bare = _URL.sub(" ", remove_mentions(text))
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1
                for c in bare if c.isalnum())
 

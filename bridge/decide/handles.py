@@ -1,0 +1,34 @@
+"""X @handles, one rule for all: what a handle is, and the @mentions X puts in front of a reply
+(moderation reads past them, the relay email leaves them out)."""
+
+from __future__ import annotations
+
+import re
+
+HANDLE = r"[A-Za-z0-9_]{1,15}"  # X's rule for a username
+_HANDLE = re.compile(HANDLE)
+_CONFIG_HANDLE = re.compile(rf"@?({HANDLE})")
+_MENTION = re.compile(rf"(?<![\w@])@{HANDLE}")
+_LEADING_MENTIONS = re.compile(rf"^\s*(?:@{HANDLE}(?:\s+|$))+")
+
+
+def strip_leading_mentions(text: str) -> str:
+    """The text after the run of "@bridge @asker " mentions at its start ("" if nothing else)."""
+    return _LEADING_MENTIONS.sub("", text, count=1)
+
+
+def remove_mentions(text: str) -> str:
+    """Every @mention replaced by a space."""
+    return _MENTION.sub(" ", text)
+
+
+def clean_username(username: str) -> str:
+    """The @handle without '@', or "" when it does not follow X's rules."""
+    handle = username.strip().removeprefix("@")
+    return handle if _HANDLE.fullmatch(handle) else ""
+
+
+def parse_handle(value: str) -> str | None:
+    """A handle an admin wrote ("@Jane" or "jane"), lower-cased; None when it is not one."""
+    match = _CONFIG_HANDLE.fullmatch(value.strip())
+    return match.group(1).lower() if match else None
