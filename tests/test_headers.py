@@ -46,3 +46,17 @@ def test_dates_fall_back_to_received_then_the_given_fallback() -> None:
     assert h.choose_date(future, received, None) == (received, True)
     fallback = datetime(2026, 1, 1, tzinfo=UTC)
     assert h.choose_date(None, None, fallback) == (fallback, True)
+
+
+def test_one_address_parser_for_authors_robots_list_post_and_config() -> None:
+    """classify, List-Post and the config's plain addresses all read addresses with parse_address
+    (three hand-written parsers before): a guessed address is no identity anywhere."""
+    from bridge.mail.classify import is_robot_address
+    from bridge.mail.headers import plain_address
+
+    assert plain_address(" Bridge@Example.org ") == "bridge@example.org"
+    assert plain_address("Bridge <bridge@example.org>") == ""
+    assert plain_address("bridge@example.org, other@example.org") == ""
+    assert is_robot_address("Mail System <postmaster@example.org>")
+    assert not is_robot_address("noreply <jane@library.example.org>")
+    assert not is_robot_address("noreply@example.org)<jane@library.example.org>")  # CVE-2023-27043 shape

@@ -21,7 +21,7 @@ from bridge.decide.caps import PublishSettings
 from bridge.decide.handles import parse_handle
 from bridge.decide.matcher import MatcherSettings, check_settings
 from bridge.decide.moderation import MODES, ModerationSettings
-from bridge.mail.headers import parse_address
+from bridge.mail.headers import plain_address
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
@@ -160,8 +160,8 @@ def read_approval(sec: Section) -> ApprovalSettings:
     Read before the moderation keys: their reader reports keys nobody read."""
     moderators = set()
     for value in sec.strings("moderators"):
-        address = parse_address(value)[1]
-        if not address or address != value.strip().lower():
+        address = plain_address(value)
+        if not address:
             sec.problems.append(f"{sec.key('moderators')}: {value!r} is not a plain address "
                                 "such as owner@example.org")
         else:
@@ -218,8 +218,8 @@ def read_relay(sec: Section) -> RelaySettings:
 
 def _address(sec: Section, name: str) -> str:
     value = sec.required_string(name)
-    address = parse_address(value)[1] if value else ""
-    if value and (not address or address != value.strip().lower()):
+    address = plain_address(value) if value else ""
+    if value and not address:
         sec.problems.append(f"{sec.key(name)}: expected a plain address such as bridge@example.org")
         return ""
     return address

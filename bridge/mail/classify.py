@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bridge.mail.clean import split_subject_tags
+from bridge.mail.headers import parse_address
 from bridge.model import Flag
 
 
@@ -41,17 +42,8 @@ _BOT_HEADERS = (
 )  # fmt: skip
 
 
-def _addr_spec(addr: str) -> str:
-    """The lower-cased addr-spec of "Name <a@b>" or "a@b" (the last <...> wins)."""
-    start = addr.rfind("<")
-    end = addr.find(">", start + 1)
-    spec = addr[start + 1 : end] if start >= 0 and end > start else addr
-    return spec.strip().strip('"').lower()
-
-
 def _local_part(addr: str) -> str:
-    spec = _addr_spec(addr)
-    return spec.rsplit("@", 1)[0] if "@" in spec else spec
+    return parse_address(addr)[1].rpartition("@")[0]
 
 
 def is_robot_address(addr: str) -> bool:

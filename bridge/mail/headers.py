@@ -117,6 +117,12 @@ def parse_address(value: str) -> tuple[str, str]:
     return decode_value(name).strip(" \"'"), addr
 
 
+def plain_address(value: str) -> str:
+    """The lower-cased addr-spec when `value` is nothing but a plain address, else ""."""
+    address = parse_address(value)[1]
+    return address if address and address == value.strip().lower() else ""
+
+
 def _plainly_written(addr: str, value: str) -> bool:
     """Does `value` spell `addr` out as "<addr>", or as "addr (comment)"?"""
     text = value.strip().lower()

@@ -189,7 +189,7 @@ def _list_post_address(msg: HeaderMap) -> frozenset[str]:
     if "mailto:" not in value.lower():
         return frozenset()
     start = value.lower().index("mailto:") + len("mailto:")
-    addr = value[start:].split(">")[0].split("?")[0].strip().lower()
+    addr = h.plain_address(value[start:].split(">")[0].split("?")[0])
     return frozenset({addr}) if addr else frozenset()
 
 
