@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -9,6 +11,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+import structlog
 
 import bridge.service.pipeline as pipeline
 from bridge.compose.links import mailman_hash
@@ -17,6 +20,7 @@ from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import MatcherSettings
 from bridge.errors import RateLimited, TransientError
 from bridge.model import Cursor, FetchBatch, RawMail
+from bridge.service.log import configure_logging
 from bridge.service.pipeline import Bridge, Services
 from bridge.store.db import Store
 
@@ -194,3 +198,27 @@ def test_an_unknown_outcome_is_reconciled_and_a_requeued_post_is_sent(tmp_path: 
     assert report.next_wake == now + timedelta(minutes=5)
     ran = run_until_quiet(bridge, report.next_wake)
     assert publisher.calls == 2 and len(publisher.posts) == 1 and len(ran) <= 3
+
+
+def test_a_bug_in_a_stage_is_logged_with_its_traceback(tmp_path: Path) -> None:
+    """Issue 9: the stage boundary logged only `KeyError: 'x'`; a known failure stays one line."""
+    bridge, mailbox, _ = make_bridge(tmp_path)
+    out = io.StringIO()
+    configure_logging("info", stream=out, json=True)
+    try:
+        bridge.services.mailbox = BrokenMailbox()  # type: ignore[assignment]
+        assert "ingest" in bridge.cycle(T0).errors
+        mailbox.fail = True
+        bridge.services.mailbox = mailbox  # type: ignore[assignment]
+        assert "ingest" in bridge.cycle(T0 + timedelta(minutes=1)).errors
+    finally:
+        structlog.reset_defaults()
+    failures = [json.loads(line) for line in out.getvalue().splitlines()
+                if '"stage_failed"' in line]
+    assert failures[0]["error"] == "KeyError: 'x'" and "fetch_new" in failures[0]["exception"]
+    assert failures[1]["error"] == "TransientError: imap down" and "exception" not in failures[1]
+
+
+class BrokenMailbox(ListMailbox):
+    def fetch_new(self, cursor: Cursor | None) -> Iterator[FetchBatch]:
+        raise KeyError("x")

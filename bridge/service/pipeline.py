@@ -12,7 +12,7 @@ import structlog
 
 from bridge.config.settings import Config
 from bridge.decide.planner import Drafter, Plan, plan_threads
-from bridge.errors import TransientError
+from bridge.errors import BridgeError, TransientError
 from bridge.mail.echo import EchoSettings
 from bridge.model import ThreadView
 from bridge.service.metrics import MetricsSink, NullMetrics
@@ -103,8 +103,11 @@ class Bridge:
                 run(now, report)
             except Exception as exc:  # the exception boundary of one stage
                 report.errors[stage] = f"{type(exc).__name__}: {exc}"
+                # a BridgeError is a known failure (IMAP down, X refusing); anything else is a
+                # bug, and the traceback is what finds it
                 log.error("stage_failed", stage=stage, error=report.errors[stage],
-                          transient=isinstance(exc, TransientError))
+                          transient=isinstance(exc, TransientError),
+                          exc_info=not isinstance(exc, BridgeError))
         report.next_wake = self._next_wake(now)
         self._record(report, now)  # one transaction for the cycle's bookkeeping
         self._report_metrics(report, now, self.clock() - started)
