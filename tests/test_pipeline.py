@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,6 +15,8 @@ import structlog
 
 import bridge.service.pipeline as pipeline
 from bridge.compose.links import mailman_hash
+from bridge.compose.relay_email import RelaySettings
+from bridge.config.secrets import SecretRef
 from bridge.config.settings import Config
 from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import MatcherSettings
@@ -222,3 +224,29 @@ def test_a_bug_in_a_stage_is_logged_with_its_traceback(tmp_path: Path) -> None:
 class BrokenMailbox(ListMailbox):
     def fetch_new(self, cursor: Cursor | None) -> Iterator[FetchBatch]:
         raise KeyError("x")
+
+
+@dataclass
+class NoSender:
+    sent: list[bytes] = field(default_factory=list)
+
+    def send(self, raw: bytes, from_addr: str, to_addrs: Sequence[str]) -> None:
+        self.sent.append(raw)
+
+
+def test_the_relay_token_key_is_read_once_not_every_cycle(tmp_path: Path) -> None:
+    """Issue 9: the relay stage re-read the key each cycle: with a {command} secret it ran the
+    command (and took a write lock) every cycle."""
+    runs = tmp_path / "runs"
+    script = tmp_path / "token"
+    script.write_text(f"#!/bin/sh\necho run >> {runs}\necho relay-token-secret\n")
+    script.chmod(0o700)
+    relay = RelaySettings(from_address="bridge@bridge.example.net",
+                          list_address="list@lists.example.org", admin_contact="admin@example.net",
+                          token_secret=SecretRef("command", (str(script),)))
+    config = Config(matcher=MatcherSettings(unanswered_after=timedelta(minutes=10)), relay=relay)
+    bridge = Bridge(config, Store.open(tmp_path / "b.sqlite3"),
+                    Services(mailbox=ListMailbox(), sender=NoSender()))
+    for minute in range(5):
+        assert bridge.cycle(T0 + timedelta(minutes=minute)).ok
+    assert runs.read_text().splitlines() == ["run"]

@@ -83,11 +83,16 @@ class Bridge:
 
     def policy(self, now: datetime) -> IngestPolicy:
         addresses = frozenset({self.config.list.address}) if self.config.list.address else frozenset()
-        if self._echo is None and self.config.relay is not None:
-            self._echo = echo_settings(self.store, self.config.relay)  # reads the key once
         return IngestPolicy(body_since=now - self.config.ingest.body_window,
-                            list_id=self.config.list.list_id, list_addresses=addresses, echo=self._echo,
-                            now=now)
+                            list_id=self.config.list.list_id, list_addresses=addresses,
+                            echo=self._echo_settings(), now=now)
+
+    def _echo_settings(self) -> EchoSettings | None:
+        """The relay token key and addresses, read once per Bridge (a {command} secret runs once;
+        a SIGHUP builds a new Bridge)."""
+        if self._echo is None and self.config.relay is not None:
+            self._echo = echo_settings(self.store, self.config.relay)
+        return self._echo
 
     def cycle(self, now: datetime, skip: frozenset[str] = frozenset()) -> CycleReport:
         """One pass of every stage (but `skip`); a failing stage is logged and recorded, the others
@@ -201,8 +206,8 @@ class Bridge:
         """Moderators' answers (stored by ingest), expiry, and request emails for held items."""
         if not self.config.approval.enabled:
             return
-        self.policy(now)  # the token key, read once (approval needs [relay], so it is there)
-        key = self._echo.key if self._echo is not None else b""
+        echo = self._echo_settings()  # approval needs [relay], so the key is there
+        key = echo.key if echo is not None else b""
         result = run_approval(self.store, self.services.sender, self.config.approval,
                               self.config.relay, key, now)
         if result.released:  # approved posts are queued: publish them in the next cycle
@@ -211,7 +216,9 @@ class Bridge:
     def _relay(self, now: datetime, report: CycleReport) -> None:
         if self.services.sender is None or self.config.relay is None:
             return
-        result = relay_approved(self.store, self.services.sender, self.config.relay, now)
+        echo = self._echo_settings()
+        result = relay_approved(self.store, self.services.sender, self.config.relay, now,
+                                key=echo.key if echo is not None else None)
         report.relayed = result.sent
 
     # -- bookkeeping -------------------------------------------------------------------------

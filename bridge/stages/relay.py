@@ -104,10 +104,12 @@ def retry_delay(attempts: int, base: timedelta = RETRY_BASE) -> timedelta:
     return min(base * factor, RETRY_MAX)
 
 
-def relay_approved(store: Store, sender: MailSender, settings: RelaySettings, now: datetime) -> RelayReport:
-    """Run the stage once: note echoes, build due batches, send due relays."""
+def relay_approved(store: Store, sender: MailSender, settings: RelaySettings, now: datetime,
+                   key: bytes | None = None) -> RelayReport:
+    """Run the stage once: note echoes, build due batches, send due relays. `key`: the token key
+    the caller already read (the daemon reads it once), else it is read now."""
     report = RelayReport()
-    key = relay_key(store, settings)
+    key = relay_key(store, settings) if key is None else key
     report.echoed = len(mark_relays_seen(store, now))
     for root_id in due_threads(store, settings, now):
         create_relay(store, root_id, settings, now, key, report)
