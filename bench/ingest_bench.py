@@ -54,7 +54,7 @@ from bridge.store.db import Store
 path, workers = sys.argv[1], int(sys.argv[2])
 with tempfile.TemporaryDirectory() as scratch:
     store = Store.open(scratch + "/bench.sqlite3")
-    policy = ingest_policy(Config(), datetime.now(UTC))
+    policy = ingest_policy(Config(), store, datetime.now(UTC))
     start = time.perf_counter()
     report = ingest_archive(MailStore(store), read_mbox(path), policy, workers=workers)
     seconds = time.perf_counter() - start

@@ -83,3 +83,55 @@ def test_preview_shows_due_and_waiting_threads_with_their_text(tmp_path: Path) -
     again = preview_plans(ms, Config(), END)
     assert root not in {p.thread.root.message_id for p in again if p.due}
     store.close()
+
+
+ECHO_MBOX = """\
+From ann@library.example.org Mon Mar  3 09:00:00 2025
+From: Ann <ann@library.example.org>
+To: solo@lists.example.org
+Subject: Which ILS for a one-person library?
+Date: Mon, 03 Mar 2025 09:00:00 +0000
+Message-ID: <q1@library.example.org>
+
+Hello, which integrated library system would you recommend for a one-person library?
+We have about 5,000 books and no IT support. Any advice is welcome.
+
+From bridge@bridge.example.net Mon Mar  3 10:00:00 2025
+From: "Jane Doe (@jane) via Bridge" <bridge@bridge.example.net>
+To: solo@lists.example.org
+Subject: Re: Which ILS for a one-person library?
+Date: Mon, 03 Mar 2025 10:00:00 +0000
+Message-ID: <lsb-relay.1741000000.00aa11bb22cc33dd@bridge.example.net>
+In-Reply-To: <q1@library.example.org>
+References: <q1@library.example.org>
+
+Jane Doe (@jane) answered on X: Koha works well for us, hosted by a support company.
+
+From bob@library.example.org Fri Mar  7 09:00:00 2025
+From: Bob <bob@library.example.org>
+To: solo@lists.example.org
+Subject: Meeting notes
+Date: Fri, 07 Mar 2025 09:00:00 +0000
+Message-ID: <n1@library.example.org>
+
+The notes of Tuesday's meeting are on the shared drive.
+"""
+
+
+def test_ingest_and_backtest_recognise_our_relay_coming_back(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every path builds the same IngestPolicy: not only the daemon flags our own relay echo."""
+    mbox = tmp_path / "echo.mbox"
+    mbox.write_text(ECHO_MBOX)
+    cfg = tmp_path / "bridge.toml"
+    cfg.write_text('[relay]\nfrom_address = "bridge@bridge.example.net"\n'
+                   'list_address = "solo@lists.example.org"\nadmin_contact = "pat@bridge.example.net"\n')
+    db = str(tmp_path / "b.sqlite3")
+    assert main(["ingest", "--config", str(cfg), "--mbox", str(mbox), "--db", db, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["threads", "--config", str(cfg), "--db", db, "--json"]) == 0
+    threads = {t["root"]: t for t in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert threads["q1@library.example.org"]["state"] == "answered_via_x"
+    assert main(["backtest", "--config", str(cfg), "--mbox", str(mbox), "--json"]) == 0
+    rows = {r["message_id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["q1@library.example.org"]["reason"] == "answered via X"

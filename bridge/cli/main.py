@@ -23,6 +23,7 @@ from bridge.decide.planner import Plan
 from bridge.durations import parse_duration
 from bridge.errors import BridgeError, ConfigError
 from bridge.model import RawMail
+from bridge.service.ingest_policy import build_ingest_policy, relay_echo
 from bridge.service.log import configure_logging
 from bridge.stages.ingest import IngestPolicy, IngestReport, ingest_archive, store_batch
 from bridge.store.db import Store
@@ -91,13 +92,10 @@ def open_store(config: Config, db: str | None) -> Iterator[MailStore]:
         store.close()
 
 
-def ingest_policy(config: Config, now: datetime) -> IngestPolicy:
-    addresses = frozenset({config.list.address}) if config.list.address else frozenset()
-    return IngestPolicy(
-        body_since=now - config.ingest.body_window,
-        list_id=config.list.list_id,
-        list_addresses=addresses,
-    )
+def ingest_policy(config: Config, store: Store, now: datetime) -> IngestPolicy:
+    """The daemon's policy (bodies within body_window, our relays recognised) for one pass."""
+    echo = relay_echo(config, store, strict=False)
+    return build_ingest_policy(config, echo, body_since=now - config.ingest.body_window, now=now)
 
 
 @contextmanager
@@ -117,10 +115,10 @@ def _progress(path: str, enabled: bool) -> Iterator[Callable[[int], None] | None
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     now = datetime.now(UTC)
-    policy = ingest_policy(config, now)
     if args.mbox or args.maildir:  # before the store is opened: a wrong path creates nothing
         check_archive(args.mbox or args.maildir, maildir=bool(args.maildir))
     with open_store(config, args.db) as mailstore:
+        policy = ingest_policy(config, mailstore.store, now)
         if args.mbox or args.maildir:
             path = args.mbox or args.maildir
             with _progress(path, not args.no_progress and bool(args.mbox)) as progress:

@@ -14,7 +14,8 @@ from typing import TextIO
 from bridge.adapters.archive import read_mbox
 from bridge.config.settings import Config
 from bridge.decide.planner import Drafter, Plan, due_at_of, plan_threads, replay_thread
-from bridge.stages.ingest import IngestPolicy, ingest_archive
+from bridge.service.ingest_policy import build_ingest_policy, relay_echo
+from bridge.stages.ingest import ingest_archive
 from bridge.store.db import Store, from_epoch
 from bridge.store.mail import MailStore
 from bridge.store.posts import posted_roots
@@ -32,9 +33,8 @@ def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
         store = Store.open(Path(scratch) / "backtest.sqlite3")
         try:
             mailstore = MailStore(store, subject_window=config.ingest.subject_window)
-            addresses = frozenset({config.list.address}) if config.list.address else frozenset()
-            policy = IngestPolicy(body_since=None, list_id=config.list.list_id,
-                                  list_addresses=addresses)
+            echo = relay_echo(config, store, strict=False)
+            policy = build_ingest_policy(config, echo, body_since=None)
             ingest_archive(mailstore, read_mbox(mbox), policy)
             row = store.conn.execute("SELECT MAX(last_date) FROM threads").fetchone()
             if row[0] is None:

@@ -15,12 +15,13 @@ from bridge.decide.planner import Drafter, Plan, plan_threads
 from bridge.errors import BridgeError, TransientError
 from bridge.mail.echo import EchoSettings
 from bridge.model import ThreadView
+from bridge.service.ingest_policy import build_ingest_policy, relay_echo
 from bridge.service.metrics import MetricsSink, NullMetrics
 from bridge.stages.approval import next_wake as approval_wake
 from bridge.stages.approval import run_approval
 from bridge.stages.ingest import IngestPolicy, IngestReport, MailSource, store_batch
 from bridge.stages.publish import Publisher, publish_due, reconcile_pending
-from bridge.stages.relay import MailSender, echo_settings, relay_approved
+from bridge.stages.relay import MailSender, relay_approved
 from bridge.stages.replies import ReplySource, next_poll_at, poll_replies, posts_in_window
 from bridge.store import posts as postrows
 from bridge.store.db import Store, to_epoch
@@ -82,16 +83,14 @@ class Bridge:
         self._echo: EchoSettings | None = None
 
     def policy(self, now: datetime) -> IngestPolicy:
-        addresses = frozenset({self.config.list.address}) if self.config.list.address else frozenset()
-        return IngestPolicy(body_since=now - self.config.ingest.body_window,
-                            list_id=self.config.list.list_id, list_addresses=addresses,
-                            echo=self._echo_settings(), now=now)
+        return build_ingest_policy(self.config, self._echo_settings(),
+                                   body_since=now - self.config.ingest.body_window, now=now)
 
     def _echo_settings(self) -> EchoSettings | None:
         """The relay token key and addresses, read once per Bridge (a {command} secret runs once;
         a SIGHUP builds a new Bridge)."""
-        if self._echo is None and self.config.relay is not None:
-            self._echo = echo_settings(self.store, self.config.relay)
+        if self._echo is None:
+            self._echo = relay_echo(self.config, self.store)
         return self._echo
 
     def cycle(self, now: datetime, skip: frozenset[str] = frozenset()) -> CycleReport:
