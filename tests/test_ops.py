@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import structlog
 from dovecot import Account, DovecotServer
 from fake_x import FakeX
 from smtp_server import RecordingHandler, SmtpServer, free_port
@@ -127,7 +128,10 @@ admin_contact = "admin@example.org"
                  ["moderate", "list"]):
         assert main([*argv, "--config", str(cfg)]) == 0, argv
     assert "CREDENTIALS_DIRECTORY" not in capsys.readouterr().err
-    for argv in (["check"], ["run"]):
-        assert main([*argv, "--config", str(cfg)]) == 2, argv
-        err = capsys.readouterr().err
-        assert err.count("$CREDENTIALS_DIRECTORY is not set") == 6, err
+    try:
+        for argv in (["check"], ["run"]):
+            assert main([*argv, "--config", str(cfg)]) == 2, argv
+            err = capsys.readouterr().err
+            assert err.count("$CREDENTIALS_DIRECTORY is not set") == 6, err
+    finally:
+        structlog.reset_defaults()  # `run` logs to the captured stdout: leave no closed stream behind
