@@ -29,9 +29,9 @@ QUESTION_ID = "e2e-q1@members.example.org"
 
 
 def question(message_id: str = QUESTION_ID, subject: str = "Koha: serials prediction pattern for "
-             "an irregular quarterly?") -> bytes:
+             "an irregular quarterly?", date: datetime | None = None) -> bytes:
     return (f"Message-ID: <{message_id}>\r\nFrom: Ann Member <ann@members.example.org>\r\n"
-            f"To: sla-dsol@lists.example.org\r\nDate: {format_datetime(datetime.now(UTC))}\r\n"
+            f"To: sla-dsol@lists.example.org\r\nDate: {format_datetime(date or datetime.now(UTC))}\r\n"
             f"Subject: {subject}\r\nList-Id: <sla-dsol.lists.example.org>\r\n"
             "Archived-At: <https://lists.example.org/archives/list/sla-dsol@lists.example.org/"
             f"message/{mailman_hash(message_id)}/>\r\n"

@@ -10,11 +10,22 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from bridge_world import QUESTION_ID, ROOT, World, make_world, question, stop, threads_json, wait_for
+from bridge_world import (
+    QUESTION_ID,
+    ROOT,
+    World,
+    make_world,
+    question,
+    running,
+    stop,
+    threads_json,
+    wait_for,
+)
 from dovecot import Account, DovecotServer
 
 
@@ -113,3 +124,47 @@ def test_kill_9_at_random_points_never_duplicates_or_loses(world: World) -> None
     assert len(texts) == 4 and len(set(texts)) == 4, texts  # each question posted exactly once
     replies_seen = [message_from_bytes(raw)["In-Reply-To"] for _, _, raw in world.handler.delivered]
     assert sorted(replies_seen) == sorted(f"<{mid}>" for mid in ids)  # one relay per question
+
+
+@pytest.mark.slow
+def test_the_held_and_failure_metrics_are_fed_by_the_running_daemon(world: World) -> None:
+    """Issue 9: problems, posts_held, replies_held and relay_failures were documented but never
+    fed. A message over the size limit, two questions that arrive already due (the mass-new
+    guard holds them), a reply from a new account (held) and a relay while SMTP is down."""
+    world.edit_config("timeout = \"5s\"\n[matcher]", "timeout = \"5s\"\nmax_message_bytes = 4096\n"
+                      "[matcher]")
+    world.edit_config("[publish]", "[publish]\nmass_new_threshold = 1")
+    world.smtp.stop()
+    world.dovecot.append(world.account, question("big@members.example.org", "A long one")
+                         + b"x" * 5000 + b"\r\n")
+    old = datetime.now(UTC) - timedelta(hours=2)
+    for n in range(2):
+        world.dovecot.append(world.account, question(f"old{n}@members.example.org",
+                                                     f"Koha: an old question {n}", date=old))
+    world.dovecot.append(world.account, question())
+    newcomer = world.fake.add_user("newcomer", "New Comer")
+    with running(world) as (proc, _):
+        posts = wait_for("the post on X", world.posts, 60)
+        post_id = posts[0].id  # type: ignore[index]
+        world.fake.add_reply(post_id, world.helper, "Use the irregularity setting in Koha serials")
+        world.fake.add_reply(post_id, newcomer, "Ask the vendor about the prediction pattern")
+        wanted = ("problems_total", "posts_held", "replies_held", "relay_failures_total")
+        values = wait_for("every metric fed", lambda: fed(world, wanted), 60)
+        assert stop(proc) == 0
+    assert values == {"problems_total": 1.0, "posts_held": 2.0, "replies_held": 1.0,
+                      "relay_failures_total": values["relay_failures_total"]}  # type: ignore[index]
+
+
+def fed(world: World, names: tuple[str, ...]) -> dict[str, float] | None:
+    """The metrics' values once every one is above zero."""
+    values = {name: scrape(world, name) for name in names}
+    return values if all(values.values()) else None
+
+
+def scrape(world: World, name: str) -> float:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    text = opener.open(world.metrics_url, timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith(f"listserv_bridge_{name} "):
+            return float(line.split()[1])
+    return 0.0

@@ -52,6 +52,8 @@ class CycleReport:
     published: int = 0
     replies: int = 0
     relayed: int = 0
+    problems: int = 0  # messages recorded as problems
+    relay_failures: int = 0  # relay sends that failed (retried later, or given up)
     errors: dict[str, str] = field(default_factory=dict)
     next_wake: datetime | None = None
 
@@ -135,7 +137,7 @@ class Bridge:
             only = replace(policy, answers_only=True)
             for batch in answers.fetch_new(self.store.get_cursor(answers.folder)):
                 total.add(store_batch(self.mailstore, batch.mails, only, batch.cursor, batch.oversized))
-        report.ingested = total.stored
+        report.ingested, report.problems = total.stored, total.problems
         self._touched |= total.threads
         if total.stored:
             log.info("mail_ingested", **total.as_dict())
@@ -218,7 +220,7 @@ class Bridge:
         echo = self._echo_settings()
         result = relay_approved(self.store, self.services.sender, self.config.relay, now,
                                 key=echo.key if echo is not None else None)
-        report.relayed = result.sent
+        report.relayed, report.relay_failures = result.sent, result.deferred + len(result.failed)
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _next_wake(self, now: datetime) -> datetime:
@@ -257,6 +259,10 @@ class Bridge:
         sink.published(report.published)
         sink.replies_fetched(report.replies)
         sink.relays_sent(report.relayed)
+        sink.problems(report.problems)
+        sink.relay_failed(report.relay_failures)
+        sink.set_posts_held(self.store.count_status("posts", "held"))
+        sink.set_replies_held(self.store.count_status("replies", "held"))
         for stage in STAGES:
             if stage in report.errors:
                 sink.stage_failed(stage)

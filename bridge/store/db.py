@@ -135,3 +135,10 @@ class Store:
         if table not in {"messages", "threads", "problems", "cursors"}:
             raise ValueError(f"unknown table {table}")
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def count_status(self, table: str, status: str) -> int:
+        """Rows of `table` (posts, replies, relays) in `status`: what the metrics gauges show."""
+        if table not in {"posts", "replies", "relays"}:
+            raise ValueError(f"unknown table {table}")
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE status = ?",
+                                     (status,)).fetchone()[0])
