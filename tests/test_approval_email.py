@@ -22,10 +22,12 @@ from bridge.cli.build import build_mailbox
 from bridge.cli.ops import collect_status, print_status, run_checks
 from bridge.compose.links import mailman_hash
 from bridge.config.settings import Config, parse_config
+from bridge.decide.approval import MODERATION_PREFIX
 from bridge.decide.moderation import run_moderate
 from bridge.service.pipeline import ANSWER_POLL, Bridge, CycleReport, Services
 from bridge.stages.publish import run_release
 from bridge.store.db import Store
+from bridge.store.posts import Candidate, hold
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 MODERATOR = "owner@lists.example.org"
@@ -352,3 +354,21 @@ def test_a_rejected_reply_from_x_is_never_relayed(make_world: object) -> None:
     assert world.one("SELECT status, reason FROM replies") == (
         "rejected", f"rejected by {MODERATOR} by email")
     assert world.one("SELECT actor FROM reply_decisions ORDER BY id DESC LIMIT 1") == (MODERATOR,)
+
+
+def test_a_post_the_matcher_held_is_sent_with_one_line_per_piece_of_evidence(
+    make_world: object,
+) -> None:
+    world: World = make_world("held")  # type: ignore[operator]
+    world.bridge.config = replace(world.bridge.config, matcher=replace(
+        world.bridge.config.matcher, unanswered_after=timedelta(days=5)))  # nothing due by itself
+    world.deliver(question(1))
+    world.cycle(0)
+    draft = "Unanswered on the list: How do I renew serial 1? #sololibrarians https://l.example/1"
+    hold(world.bridge.store, [Candidate("q1@members.example.org", None, draft, "https://l.example/1",
+                                        False)],
+         f"{MODERATION_PREFIX}MACHINE_MAIL=-4.0, QUESTION=+3.0", NOW)
+    world.cycle(1)
+    [request] = world.requests()
+    body = message_from_bytes(request, policy=policy.default).get_content().replace("\r\n", "\n")
+    assert "- evidence: MACHINE_MAIL=-4.0\n- evidence: QUESTION=+3.0\n" in body and draft in body
