@@ -1,19 +1,24 @@
 """Publish due posts exactly once: a pending row before the call, reconciliation after any doubt.
 
-A post row moves held -> queued -> pending -> confirmed (see migrations/004). X has no
-idempotency key, so a post whose outcome is unknown (timeout, 5xx, reset, a crash) is looked up
-among the account's own posts by its link before it is ever sent again.
+A post row moves held -> queued -> pending -> confirmed (see migrations/004); each network has
+its own row per question (migrations/009), its own caps, rate-limit block and suspension, so a
+failure on one never blocks or repeats another. A post whose outcome is unknown (timeout, 5xx,
+reset, a crash) is looked up on the network before it is ever sent again: X by the link among
+the account's posts (X has no idempotency key), Mastodon the same (its Idempotency-Key also
+makes a resend within the hour harmless), Bluesky by reading the question's record key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TextIO
 
 import structlog
 
+from bridge.adapters.network import Outgoing
+from bridge.compose.post import Draft
 from bridge.decide.caps import PublishSettings, Slot, plan_slot, price_of
 from bridge.decide.planner import Plan
 from bridge.errors import (
@@ -26,7 +31,7 @@ from bridge.errors import (
     is_ambiguous,
 )
 from bridge.store import posts as rows
-from bridge.store.db import Store, from_epoch
+from bridge.store.db import Store, from_epoch, to_epoch
 from bridge.store.posts import Candidate, PostRow, posted_roots, posting_state, posts_today, spend_this_month
 
 RECONCILE_SLACK = timedelta(minutes=10)  # clock skew between us and X
@@ -62,6 +67,53 @@ class Publisher(Protocol):
         ...
 
 
+class Poster(Protocol):
+    """A network account that takes the whole post (see bridge.adapters.network.Network)."""
+
+    def publish(self, post: Outgoing) -> str: ...
+
+    def find_post(self, post: Outgoing, since: datetime) -> str | None: ...
+
+    def check_auth(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where publish_due posts: a network's name, its account, and (for networks other than the
+    one the plans were drafted for) how to draft the text again within its own limit."""
+
+    name: str
+    poster: Poster
+    redraft: Callable[[Plan], Draft | None] | None = None
+    label: str = ""
+
+    @property
+    def shown(self) -> str:
+        return self.label or {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}.get(
+            self.name, self.name)
+
+
+class _TextPoster:
+    """X's Publisher (text in, link to find) seen as a Poster."""
+
+    def __init__(self, inner: Publisher) -> None:
+        self.inner = inner
+
+    def publish(self, post: Outgoing) -> str:
+        return self.inner.publish(post.text)
+
+    def find_post(self, post: Outgoing, since: datetime) -> str | None:
+        return self.inner.find_post(post.link, since)
+
+    def check_auth(self) -> str:
+        return self.inner.check_auth()
+
+
+def as_target(publisher: Publisher | Target) -> Target:
+    """X's Publisher becomes the "x" target; a Target stays as it is."""
+    return publisher if isinstance(publisher, Target) else Target(rows.NETWORK, _TextPoster(publisher))
+
+
 @dataclass
 class PublishReport:
     """What one publish_due call did; `blocked`/`next_attempt_at` say why and until when it stopped."""
@@ -86,55 +138,59 @@ class ReconcileReport:
 
 
 def publish_due(
-    store: Store, plans: Sequence[Plan], publisher: Publisher, settings: PublishSettings,
+    store: Store, plans: Sequence[Plan], publisher: Publisher | Target, settings: PublishSettings,
     now: datetime, *, hold_all: bool = False,
 ) -> PublishReport:
     """Post released (queued) rows, then due plans, within the caps; hold a mass of new ones,
     or (`hold_all`: [moderation] approval = "all") every new one, for a moderator."""
     _require_autocommit(store)
+    target = as_target(publisher)
     report = PublishReport()
-    if _gate_closed(store, now, report):
+    if _gate_closed(store, target.name, now, report):
         return report
-    new = _new_candidates(store, plans, settings, now, report)
+    new = _new_candidates(store, plans, target, settings, now, report)
     if hold_all and new:
         report.held.extend(rows.hold(store, new, HOLD_ALL_REASON, now))
         log.info("posts_held", count=len(new), reason=HOLD_ALL_REASON)
         new = []
-    candidates = rows.queued_candidates(store, now) + new
+    candidates = rows.queued_candidates(store, now, target.name) + new
     for candidate in candidates:
         slot = _slot(store, candidate, now, settings)
         if slot.at > now:
             report.next_attempt_at, report.blocked = slot.at, slot.reason
-            log.info("post_deferred", root=candidate.root_id, until=slot.at.isoformat(),
-                     reason=slot.reason)
+            log.info("post_deferred", network=target.name, root=candidate.root_id,
+                     until=slot.at.isoformat(), reason=slot.reason)
             break
         if settings.dry_run:
             rows.record_dry_run(store, candidate, now)
             report.dry_run.append(candidate.root_id)
-            log.info("post_dry_run", root=candidate.root_id, text=candidate.text)
+            log.info("post_dry_run", network=target.name, root=candidate.root_id,
+                     text=candidate.text)
             continue
-        if not _send(store, publisher, candidate, now, report):
+        if not _send(store, target, candidate, now, report):
             break
-    log.info("posts_published", published=len(report.published), dry_run=len(report.dry_run),
+    log.info("posts_published", network=target.name, published=len(report.published),
+             dry_run=len(report.dry_run),
              held=len(report.held), pending=len(report.pending), queued=len(report.queued),
              failed=len(report.failed), blocked=report.blocked, suspended=report.suspended)
     return report
 
 
 def reconcile_pending(
-    store: Store, publisher: Publisher, settings: PublishSettings, now: datetime
+    store: Store, publisher: Publisher | Target, settings: PublishSettings, now: datetime
 ) -> ReconcileReport:
     """Settle every pending row due a check: found on X -> confirmed; still absent once the
     reconcile window since its last call has passed -> queued, and publish_due sends it again
     (same text) within the caps. Call it before publish_due in each cycle and at start."""
     _require_autocommit(store)
+    target = as_target(publisher)
     report = ReconcileReport()
-    state = rows.posting_state(store)
+    state = rows.posting_state(store, target.name)
     if state.suspended_reason or settings.dry_run:
         report.suspended = state.suspended_reason
         return report
-    for row in rows.pending_rows(store, now):
-        if not _reconcile_row(store, publisher, row, settings, now, report):
+    for row in rows.pending_rows(store, now, target.name):
+        if not _reconcile_row(store, target, row, settings, now, report):
             break
     if report.confirmed or report.requeued or report.waiting:
         log.info("posts_reconciled", confirmed=len(report.confirmed),
@@ -177,18 +233,20 @@ def run_release(
     return 1 if missing else 0
 
 
-def resume_posting(store: Store, publisher: Publisher, now: datetime) -> bool:
+def resume_posting(store: Store, publisher: Publisher | Target, now: datetime) -> bool:
     """Lift an auth suspension once the credentials work again (the daemon calls it at start)."""
-    state = rows.posting_state(store)
+    target = as_target(publisher)
+    state = rows.posting_state(store, target.name)
     if not state.suspended_reason:
         return True
     try:
-        account = publisher.check_auth()
+        account = target.poster.check_auth()
     except BridgeError as exc:
-        log.error("posting_still_suspended", reason=state.suspended_reason, error=str(exc))
+        log.error("posting_still_suspended", network=target.name, reason=state.suspended_reason,
+                  error=str(exc))
         return False
-    rows.set_suspended(store, "", now)
-    log.info("posting_resumed", account=account)
+    rows.set_suspended(store, "", now, target.name)
+    log.info("posting_resumed", network=target.name, account=account)
     return True
 
 
@@ -198,11 +256,11 @@ def _require_autocommit(store: Store) -> None:
         raise RuntimeError("publishing must not run inside an open transaction")
 
 
-def _gate_closed(store: Store, now: datetime, report: PublishReport) -> bool:
-    state = rows.posting_state(store)
+def _gate_closed(store: Store, network: str, now: datetime, report: PublishReport) -> bool:
+    state = rows.posting_state(store, network)
     if state.suspended_reason:
         report.suspended = state.suspended_reason
-        log.error("posting_suspended", reason=state.suspended_reason)
+        log.error("posting_suspended", network=network, reason=state.suspended_reason)
         return True
     if state.blocked_until and now < from_epoch(state.blocked_until):
         report.next_attempt_at = from_epoch(state.blocked_until)
@@ -212,18 +270,19 @@ def _gate_closed(store: Store, now: datetime, report: PublishReport) -> bool:
 
 
 def _new_candidates(
-    store: Store, plans: Sequence[Plan], settings: PublishSettings, now: datetime,
+    store: Store, plans: Sequence[Plan], target: Target, settings: PublishSettings, now: datetime,
     report: PublishReport,
 ) -> list[Candidate]:
-    """Due plans not yet in `posts`. The mass-new guard holds them when more than the threshold
-    are surprises: questions the bridge learned of only after they were already due (a mailbox
-    resync, a new folder, a backfill). A backlog it saw coming (quiet hours, caps) is no surprise."""
-    known = rows.posted_roots(store)
-    _hold_for_moderation(store, [p for p in plans if p.held and p.draft is not None
-                                 and p.draft.root_id not in known], now, report)
+    """Due plans without a row on this network. The mass-new guard holds them when more than the
+    threshold are surprises: questions the bridge learned of only after they were already due (a
+    mailbox resync, a new folder, a backfill). A backlog it saw coming (quiet hours, caps) is no
+    surprise."""
+    known = rows.network_roots(store, target.name)
+    held = [c for c in (_candidate(p, target) for p in plans
+                        if p.held and p.draft is not None and p.draft.root_id not in known) if c]
+    _hold_for_moderation(store, held, plans, now, report)
     due = [p for p in plans if p.due and p.draft is not None and p.draft.root_id not in known]
-    new = [Candidate(p.draft.root_id, p.thread.thread_id, p.draft.text, p.draft.link, False)
-           for p in due if p.draft is not None]
+    new = [c for c in (_candidate(p, target) for p in due) if c is not None]
     threshold = settings.mass_new_threshold
     surprises = _surprises(store, due)
     if threshold and len(surprises) > threshold:
@@ -231,9 +290,19 @@ def _new_candidates(
         reason = (f"mass-new guard: {len(held)} threads were already due when they arrived "
                   f"(threshold {threshold}); release to post")
         report.held.extend(rows.hold(store, held, reason, now))
-        log.warning("posts_held", count=len(report.held), threshold=threshold)
+        log.warning("posts_held", network=target.name, count=len(report.held), threshold=threshold)
         return [c for c in new if c.root_id not in surprises]
     return new
+
+
+def _candidate(plan: Plan, target: Target) -> Candidate | None:
+    """The plan's post for this network: the plan's own draft, or one drafted to its limit."""
+    draft = plan.draft if target.redraft is None else target.redraft(plan)
+    if draft is None:
+        log.warning("post_not_drafted", network=target.name, root=plan.thread.root.message_id)
+        return None
+    return Candidate(draft.root_id, plan.thread.thread_id, draft.text, draft.link, False,
+                     target.name)
 
 
 def moderation_reason(plan: Plan) -> str:
@@ -241,16 +310,16 @@ def moderation_reason(plan: Plan) -> str:
     return f"moderation: {', '.join(plan.evidence) or plan.reason}"
 
 
-def _hold_for_moderation(store: Store, plans: Sequence[Plan], now: datetime,
-                         report: PublishReport) -> None:
+def _hold_for_moderation(store: Store, candidates: Sequence[Candidate], plans: Sequence[Plan],
+                         now: datetime, report: PublishReport) -> None:
     """Doubtful questions (outcome "hold") become held rows: a moderator releases or rejects."""
-    for plan in plans:
-        assert plan.draft is not None
-        candidate = Candidate(plan.draft.root_id, plan.thread.thread_id, plan.draft.text,
-                              plan.draft.link, False)
-        report.held.extend(rows.hold(store, [candidate], moderation_reason(plan), now))
-    if plans:
-        log.info("posts_held", count=len(plans), reason="moderation")
+    by_root = {p.thread.root.message_id: p for p in plans}
+    for candidate in candidates:
+        plan = by_root.get(candidate.root_id)
+        reason = moderation_reason(plan) if plan is not None else "moderation"
+        report.held.extend(rows.hold(store, [candidate], reason, now))
+    if candidates:
+        log.info("posts_held", count=len(candidates), reason="moderation")
 
 
 def _surprises(store: Store, plans: Sequence[Plan]) -> set[str]:
@@ -266,130 +335,147 @@ def _surprises(store: Store, plans: Sequence[Plan]) -> set[str]:
 
 
 def _slot(store: Store, candidate: Candidate, now: datetime, settings: PublishSettings) -> Slot:
-    history = rows.slot_history(store, now - timedelta(days=3), settings.dry_run)
-    spent = rows.month_spend(store, now, settings, settings.dry_run)
+    network = candidate.network
+    history = rows.slot_history(store, now - timedelta(days=3), settings.dry_run, network)
+    spent = rows.month_spend(store, now, settings, settings.dry_run, network)
     return plan_slot(history, spent, price_of(candidate.link, settings), now, settings)
 
 
+def _outgoing(candidate: Candidate, now: datetime) -> Outgoing:
+    """The post as the network adapter takes it; created_at is the row's (seconds), so a record
+    key derived from it is the same at every attempt."""
+    created = from_epoch(candidate.created_at if candidate.created_at else to_epoch(now))
+    return Outgoing(candidate.root_id, candidate.network, candidate.text, candidate.link,
+                    created_at=created)
+
+
 def _send(
-    store: Store, publisher: Publisher, candidate: Candidate, now: datetime, report: PublishReport
+    store: Store, target: Target, candidate: Candidate, now: datetime, report: PublishReport
 ) -> bool:
     """Pending row (committed) -> the call -> confirmed. False: stop posting this cycle."""
-    root = candidate.root_id
+    root, net = candidate.root_id, target.name
     rows.mark_pending(store, candidate, now)
     try:
-        post_id = publisher.publish(candidate.text)
+        post_id = target.poster.publish(_outgoing(candidate, now))
     except RateLimited as exc:
         until = _rate_limit_until(exc, now)
-        rows.requeue(store, root, until, str(exc))
-        rows.set_blocked(store, until, "rate limited by X", now)
+        why = f"rate limited by {target.shown}"
+        rows.requeue(store, root, until, str(exc), net)
+        rows.set_blocked(store, until, why, now, net)
         report.queued.append(root)
-        report.next_attempt_at, report.blocked = until, "rate limited by X"
-        log.warning("post_rate_limited", root=root, until=until.isoformat())
+        report.next_attempt_at, report.blocked = until, why
+        log.warning("post_rate_limited", network=net, root=root, until=until.isoformat())
         return False
     except DuplicatePost as exc:
-        return _settle_duplicate(store, publisher, candidate, str(exc), now, report)
+        return _settle_duplicate(store, target, candidate, str(exc), now, report)
     except AuthError as exc:
-        rows.requeue(store, root, now, str(exc))
+        rows.requeue(store, root, now, str(exc), net)
         report.queued.append(root)
-        report.suspended = _suspend(store, str(exc), now)
+        report.suspended = _suspend(store, net, str(exc), now)
         return False
     except PermanentError as exc:
-        rows.fail(store, root, str(exc))
+        rows.fail(store, root, str(exc), net)
         report.failed.append((root, str(exc)))
-        log.error("post_refused", root=root, error=str(exc))
+        log.error("post_refused", network=net, root=root, error=str(exc))
         return True
     except TransientError as exc:
-        _after_transient(store, root, exc, now, report)
+        _after_transient(store, candidate, exc, now, report)
         return False
-    rows.confirm(store, root, post_id, now)
+    rows.confirm(store, root, post_id, now, net)
     report.published.append((root, post_id))
-    log.info("post_published", network="x", post_id=post_id, root=root)
+    log.info("post_published", network=net, post_id=post_id, root=root)
     return True
 
 
 def _after_transient(
-    store: Store, root: str, exc: TransientError, now: datetime, report: PublishReport
+    store: Store, candidate: Candidate, exc: TransientError, now: datetime, report: PublishReport
 ) -> None:
+    root, net = candidate.root_id, candidate.network
     if is_ambiguous(exc):  # the one rule (bridge.errors)
-        rows.note_error(store, root, now, str(exc))
+        rows.note_error(store, root, now, str(exc), net)
         report.pending.append(root)
-        log.warning("post_outcome_unknown", root=root, error=str(exc))
+        log.warning("post_outcome_unknown", network=net, root=root, error=str(exc))
         return
-    rows.requeue(store, root, now + RETRY_DELAY, str(exc))
+    rows.requeue(store, root, now + RETRY_DELAY, str(exc), net)
     report.queued.append(root)
-    log.warning("post_not_sent", root=root, error=str(exc))
+    log.warning("post_not_sent", network=net, root=root, error=str(exc))
 
 
 def _settle_duplicate(
-    store: Store, publisher: Publisher, candidate: Candidate, error: str, now: datetime,
+    store: Store, target: Target, candidate: Candidate, error: str, now: datetime,
     report: PublishReport,
 ) -> bool:
     """X says this text is already posted: find that post; the text is never altered."""
-    root = candidate.root_id
+    root, net = candidate.root_id, target.name
     try:
-        found = publisher.find_post(candidate.link, now - DUPLICATE_LOOKBACK)
+        found = target.poster.find_post(_outgoing(candidate, now), now - DUPLICATE_LOOKBACK)
     except BridgeError as exc:  # stays pending: reconciliation looks again
-        rows.note_error(store, root, now, f"{error}; lookup failed: {exc}")
+        rows.note_error(store, root, now, f"{error}; lookup failed: {exc}", net)
         report.pending.append(root)
         if isinstance(exc, AuthError):
-            report.suspended = _suspend(store, str(exc), now)
+            report.suspended = _suspend(store, net, str(exc), now)
         return False
     if found is None:
         reason = f"{error}; no post with this link found on the account"
-        rows.fail(store, root, reason)
+        rows.fail(store, root, reason, net)
         report.failed.append((root, reason))
-        log.error("post_duplicate_unmatched", root=root)
+        log.error("post_duplicate_unmatched", network=net, root=root)
         return True
-    rows.confirm(store, root, found, now)
+    rows.confirm(store, root, found, now, net)
     report.published.append((root, found))
-    log.info("post_duplicate_reconciled", network="x", post_id=found, root=root)
+    log.info("post_duplicate_reconciled", network=net, post_id=found, root=root)
     return True
 
 
 def _reconcile_row(
-    store: Store, publisher: Publisher, row: PostRow, settings: PublishSettings, now: datetime,
+    store: Store, target: Target, row: PostRow, settings: PublishSettings, now: datetime,
     report: ReconcileReport,
 ) -> bool:
-    """One pending row; False stops this round (X is failing or posting is suspended)."""
+    """One pending row; False stops this round (the network is failing or posting is suspended)."""
+    net = target.name
+    post = Outgoing(row.root_id, net, row.text, row.link, created_at=from_epoch(row.created_at))
     try:
-        found = publisher.find_post(row.link, from_epoch(row.created_at) - RECONCILE_SLACK)
+        found = target.poster.find_post(post, from_epoch(row.created_at) - RECONCILE_SLACK)
     except AuthError as exc:
-        report.suspended = _suspend(store, str(exc), now)
+        report.suspended = _suspend(store, net, str(exc), now)
         return False
     except (TransientError, PermanentError) as exc:
-        later = exc.reset_at if isinstance(exc, RateLimited) and exc.reset_at else now + RETRY_DELAY
-        rows.defer(store, row.root_id, max(later, now))
+        reset = getattr(exc, "reset_at", None)
+        later = reset if isinstance(reset, datetime) else now + RETRY_DELAY
+        rows.defer(store, row.root_id, max(later, now), net)
         report.waiting.append(row.root_id)
-        log.warning("post_reconcile_failed", root=row.root_id, error=str(exc))
+        log.warning("post_reconcile_failed", network=net, root=row.root_id, error=str(exc))
         return False
     if found is not None:
-        rows.confirm(store, row.root_id, found, now)
+        rows.confirm(store, row.root_id, found, now, net)
         report.confirmed.append((row.root_id, found))
-        log.info("post_reconciled", network="x", post_id=found, root=row.root_id)
+        log.info("post_reconciled", network=net, post_id=found, root=row.root_id)
         return True
     window_end = from_epoch(row.attempted_at) + settings.reconcile_window
     if now >= window_end:
-        rows.requeue(store, row.root_id, now, "not found on X after an unconfirmed attempt")
+        rows.requeue(store, row.root_id, now,
+                     f"not found on {target.shown} after an unconfirmed attempt", net)
         report.requeued.append(row.root_id)
-        log.warning("post_not_found_requeued", root=row.root_id, attempts=row.attempts)
+        log.warning("post_not_found_requeued", network=net, root=row.root_id,
+                    attempts=row.attempts)
     else:
-        rows.defer(store, row.root_id, window_end)
+        rows.defer(store, row.root_id, window_end, net)
         report.waiting.append(row.root_id)
     return True
 
 
 def _rate_limit_until(exc: RateLimited, now: datetime) -> datetime:
-    """When to post again after a 429: X's reset; a reset already past (clock skew, or the window
-    just turned) means soon; no reset header at all means X's whole window."""
-    if exc.reset_at is None:
+    """When to post again after a 429: the network's reset; a reset already past (clock skew, or
+    the window just turned) means soon; no reset header at all means X's whole window."""
+    reset_at = exc.reset_at
+    if reset_at is None:
         return now + RATE_LIMIT_FALLBACK
-    return exc.reset_at if exc.reset_at > now else now + RATE_LIMIT_PAST_RESET
+    return reset_at if reset_at > now else now + RATE_LIMIT_PAST_RESET
 
 
-def _suspend(store: Store, error: str, now: datetime) -> str:
+def _suspend(store: Store, network: str, error: str, now: datetime) -> str:
     reason = f"posting suspended: auth failed: {error}"
-    rows.set_suspended(store, reason, now)
-    log.error("posting_suspended", reason=reason,
-              hint="fix the [x] credentials and restart; other stages keep running")
+    rows.set_suspended(store, reason, now, network)
+    log.error("posting_suspended", network=network, reason=reason,
+              hint=f"fix the [{network}] credentials and restart; other stages keep running")
     return reason

@@ -118,9 +118,10 @@ def request_state(store: Store, token: str) -> RequestState | None:
 
 def posts_without_request(store: Store) -> list[HeldPost]:
     rows = store.conn.execute(
-        "SELECT root_id, text, link, reason, created_at FROM posts p WHERE status = 'held' AND NOT "
-        "EXISTS (SELECT 1 FROM approval_requests a WHERE a.kind = 'post' AND a.item_id = p.root_id) "
-        "ORDER BY created_at, root_id").fetchall()
+        "SELECT root_id, text, link, reason, MIN(created_at) FROM posts p WHERE status = 'held' "
+        "AND NOT EXISTS (SELECT 1 FROM approval_requests a WHERE a.kind = 'post' "
+        "AND a.item_id = p.root_id) GROUP BY root_id "  # one request per question, any network
+        "ORDER BY MIN(created_at), root_id").fetchall()
     return [HeldPost(*r) for r in rows]
 
 
@@ -130,6 +131,7 @@ def replies_without_request(store: Store) -> list[HeldReply]:
     rows = store.conn.execute(
         "SELECT r.reply_id, r.root_id, r.author_username, r.author_name, r.text, r.url, r.reason, "
         "r.created_at, COALESCE(p.link, '') FROM replies r LEFT JOIN posts p ON p.post_id = r.post_id "
+        "AND p.network = r.network "
         "WHERE r.status = 'held' AND r.reason != ? AND r.reason NOT LIKE 'relay:%' "
         "AND NOT EXISTS (SELECT 1 FROM approval_requests a WHERE a.kind = 'reply' "
         "AND a.item_id = r.reply_id) ORDER BY r.created_at, r.reply_id", (STOP_REASON,)).fetchall()
@@ -225,10 +227,10 @@ def _decide_post(conn: sqlite3.Connection, root_id: str, verdict: str, reason: s
     if verdict == APPROVE:  # queued: published within the usual caps
         sql = ("UPDATE posts SET status = 'queued', reason = ?, next_attempt_at = ? "
                "WHERE root_id = ? AND status = 'held'")
-        return conn.execute(sql, (reason, to_epoch(now), root_id)).rowcount == 1
+        return conn.execute(sql, (reason, to_epoch(now), root_id)).rowcount >= 1  # every network
     # never posted: 'failed' is final for the publisher, and the reason says who rejected it
     return conn.execute("UPDATE posts SET status = 'failed', reason = ? WHERE root_id = ? "
-                        "AND status = 'held'", (reason, root_id)).rowcount == 1
+                        "AND status = 'held'", (reason, root_id)).rowcount >= 1
 
 
 def _decide_reply(conn: sqlite3.Connection, reply_id: str, verdict: str, reason: str,
