@@ -7,7 +7,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from dovecot import DOVECOT, Account, DovecotServer
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> Iterator[None]:
+    """A test that runs the CLI configures structlog onto that test's captured stderr; the next
+    test would write to a closed file. Every test starts from structlog's defaults."""
+    yield
+    structlog.reset_defaults()
 
 
 def _require_dovecot() -> None:

@@ -1,7 +1,7 @@
 """Publish due posts exactly once: a pending row before the call, reconciliation after any doubt.
 
 A post row moves held -> queued -> pending -> confirmed (see migrations/004); each network has
-its own row per question (migrations/009), its own caps, rate-limit block and suspension, so a
+its own row per question (migrations/011), its own caps, rate-limit block and suspension, so a
 failure on one never blocks or repeats another. A post whose outcome is unknown (timeout, 5xx,
 reset, a crash) is looked up on the network before it is ever sent again: X by the link among
 the account's posts (X has no idempotency key), Mastodon the same (its Idempotency-Key also

@@ -1,4 +1,4 @@
--- 009: more than one network (X, Mastodon, Bluesky). A question gets one posts row per network,
+-- 011: more than one network (X, Mastodon, Bluesky). A question gets one posts row per network,
 -- each with its own status, so a failure on one never blocks or repeats another: the key
 -- becomes (root_id, network) and a post id is unique within its network. Replies, their
 -- cursors and the poll schedule carry the network they came from ('x' for every older row).
