@@ -57,11 +57,6 @@ class Mail:
     body_error: str | None = None  # why the body could not be read (body is then ""); not stored
     list_archive: str | None = None  # RFC 2369 List-Archive URL (the list's archive page), no <>
 
-    @property
-    def has_references(self) -> bool:
-        return bool(self.references)
-
-
 @dataclass(frozen=True, slots=True)
 class Problem:
     """A message that could not be ingested, with the reason; it is recorded and skipped."""

@@ -14,7 +14,6 @@ from bridge.decide.matcher import (
     check_settings,
     classify_request,
     decide,
-    find_due,
     is_content_free,
     is_qualifying_answer,
 )
@@ -469,31 +468,6 @@ def test_already_posted_threads_are_skipped() -> None:
     assert (
         decide_at(thread(root), 50, posted=frozenset({root.message_id})).reason == "already posted"
     )
-
-
-def test_find_due_splits_outcomes_and_reports_the_next_wake_up() -> None:
-    due = thread(mail())
-    answered_root = mail()
-    answered = thread(answered_root, reply(answered_root, "Use the renewals report."))
-    later = thread(replace(mail(), date=T0 + timedelta(hours=10)))
-    soon = thread(replace(mail(), date=T0 + timedelta(hours=5)))
-    announcement = thread(mail("[ANN] Spring meetup", "Join us."))
-    result = find_due(
-        [later, due, answered, soon, announcement], T0 + timedelta(hours=49), DEFAULT, frozenset()
-    )
-    assert [d.root_id for d in result.due] == [due.root.message_id]
-    assert [d.root_id for d in result.waiting] == [soon.root.message_id, later.root.message_id]
-    assert result.next_due_at == T0 + timedelta(hours=53)
-    assert {d.reason for d in result.skipped} == {
-        "answered by a member",
-        "announcement: subject matches '[ann]'",
-    }
-
-
-def test_find_due_with_nothing_waiting_has_no_wake_up() -> None:
-    result = find_due([thread(mail())], T0 + timedelta(hours=50), DEFAULT, frozenset())
-    assert result.next_due_at is None
-    assert len(result.due) == 1
 
 
 def test_decisions_are_pure_functions_of_now() -> None:

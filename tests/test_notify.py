@@ -62,12 +62,6 @@ def test_reloading_sends_monotonic_usec_and_ready_ends_the_reload(
     assert receive(sock) == {"READY": "1"}
 
 
-def test_extend_timeout_sends_microseconds(listener: tuple[socket.socket, str]) -> None:
-    sock, path = listener
-    Notifier.from_env({"NOTIFY_SOCKET": path}).extend_timeout(90)
-    assert receive(sock) == {"EXTEND_TIMEOUT_USEC": "90000000"}
-
-
 def test_an_abstract_socket_named_with_at_sign_is_reached() -> None:
     """systemd may hand out "@name": a socket in the abstract namespace, not a file."""
     name = f"listserv-bridge-test-{os.getpid()}"

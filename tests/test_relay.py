@@ -257,3 +257,24 @@ def test_threading_ids_parse_back_exactly_whatever_their_length(
 def test_fold_ids_keeps_short_ids_together_and_long_ones_alone() -> None:
     assert fold_ids("References", ["a@x", "b@x"]) == "<a@x> <b@x>"
     assert fold_ids("References", [M365, "a@x"]) == f"<{M365}>\n <a@x>"
+
+
+def test_the_template_environment_is_built_once_not_per_email(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a Jinja environment per relay email cost half of a relay's time."""
+    import bridge.compose.relay_email as relay_email
+
+    built: list[object] = []
+    real = relay_email.make_template_env
+
+    def counting(settings: object) -> object:
+        built.append(settings)
+        return real(settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(relay_email, "make_template_env", counting)
+    other = RelaySettings("bridge@bridge.example.net", "solo@lists.example.org", "pat@bridge.example.net",
+                          template_dir="/nonexistent/templates-for-this-test-only")
+    for _ in range(3):
+        build_relay_mail(question(), [reply()], SETTINGS, MID, date=WHEN, key=KEY)
+        with pytest.raises(Exception, match="relay.txt.j2"):
+            build_relay_mail(question(), [reply()], other, MID, date=WHEN, key=KEY)
+    assert len(built) <= 2  # at most once per template directory (the packaged one may be cached)

@@ -132,7 +132,7 @@ class XClient:
             return self._client.get_users_tweets(
                 user_id, start_time=since, max_results=page_size, **self._page_args(token))
 
-        posts = self._collect("recent_own_posts", fetch, "pagination_token", max_results)
+        posts = self._collect("recent_own_posts", fetch, max_results)
         return posts[-max_results:] if max_results > 0 else []
 
     def mentions(self, user_id: str, since_id: str | None) -> list[XPost]:
@@ -141,7 +141,7 @@ class XClient:
             return self._client.get_users_mentions(
                 user_id, since_id=since_id, max_results=100, **self._page_args(token))
 
-        return self._collect("mentions", fetch, "pagination_token")
+        return self._collect("mentions", fetch)
 
     def search_conversation(self, conversation_id: str, since_id: str | None) -> list[XPost]:
         """Recent (7-day) posts in a conversation with an id above `since_id`, oldest first."""
@@ -153,7 +153,7 @@ class XClient:
                 f"conversation_id:{conversation_id}", since_id=since_id, max_results=100,
                 **self._page_args(token, name="next_token"))
 
-        return self._collect("search_conversation", fetch, "next_token")
+        return self._collect("search_conversation", fetch)
 
     def _page_args(self, token: str | None, name: str = "pagination_token") -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -164,7 +164,7 @@ class XClient:
             args[name] = token
         return args
 
-    def _collect(self, operation: str, fetch: Callable[[str | None], Any], token_name: str,
+    def _collect(self, operation: str, fetch: Callable[[str | None], Any],
                  limit: int | None = None) -> list[XPost]:
         posts: list[XPost] = []
         token: str | None = None

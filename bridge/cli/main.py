@@ -220,7 +220,7 @@ def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
         config = replace(config, matcher=matcher)
     plans = review.backtest_plans(args.mbox, config)  # streamed: one thread at a time
     return _show_plans(plans, config, args.json,
-                       lambda: review.print_backtest(plans, config, sys.stdout))
+                       lambda: review.print_backtest(plans, sys.stdout))
 
 
 def _show_plans(plans: Iterable[Plan], config: Config, as_json: bool,

@@ -69,7 +69,7 @@ def _category(reason: str) -> str:
     return reason.split(":", 1)[0].strip()
 
 
-def print_backtest(plans: Iterable[Plan], config: Config, out: TextIO) -> None:
+def print_backtest(plans: Iterable[Plan], out: TextIO) -> None:
     plans = list(plans)
     shown = sorted((p for p in plans if p.outcome != "skip"), key=lambda p: p.at)
     held = sum(1 for p in shown if p.held)

@@ -8,6 +8,7 @@ a stray CR/LF, so one hostile display name from X must neither inject a header n
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
+
+import jinja2
 
 from bridge.compose.post import ComposeSettings, clean_subject, make_template_env
 from bridge.decide.handles import clean_username, strip_leading_mentions
@@ -214,8 +217,15 @@ def thread_ids(question: Mail) -> tuple[str | None, list[str]]:
 # --- the email ---
 
 
+@functools.lru_cache(maxsize=4)
+def _template_env(template_dir: str | None) -> jinja2.Environment:
+    """One Jinja environment per template directory, built once (it caches compiled templates
+    and reloads a file the admin changed); building one per email cost half a relay's time."""
+    return make_template_env(ComposeSettings(template_dir=template_dir))
+
+
 def render_body(question: Mail, replies: list[ReplyItem], settings: RelaySettings) -> str:
-    env = make_template_env(ComposeSettings(template_dir=settings.template_dir))
+    env = _template_env(settings.template_dir)
     items = [
         {"author": author_label(r), "text": clean_text(strip_reply_mentions(r.text)),
          "url": r.url.strip(),

@@ -31,10 +31,6 @@ class SecretRef:
     kind: str
     where: str | tuple[str, ...]
 
-    def describe(self) -> str:
-        where = " ".join(self.where) if isinstance(self.where, tuple) else self.where
-        return f"{self.kind} {where}"
-
     def resolve(self, environ: dict[str, str] | None = None) -> str:
         """Read the secret now (tokens that rotate are read again at each connect)."""
         value = self._read(os.environ if environ is None else environ)

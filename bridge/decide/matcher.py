@@ -7,9 +7,8 @@ the first rule with an opinion decides, and every decision carries a short human
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Literal
@@ -65,16 +64,6 @@ class Decision:
     @property
     def waiting(self) -> bool:
         return not self.due and self.due_at is not None
-
-
-@dataclass(frozen=True)
-class MatchResult:
-    """All decisions of one pass, split by outcome; `next_due_at` tells the daemon when to wake."""
-
-    due: list[Decision] = field(default_factory=list)
-    skipped: list[Decision] = field(default_factory=list)
-    waiting: list[Decision] = field(default_factory=list)
-    next_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -278,23 +267,3 @@ def decide(
 def _request_veto(root: Mail, settings: MatcherSettings) -> str | None:
     is_request, reason = classify_request(root, settings)
     return None if is_request else reason
-
-
-def find_due(
-    threads: Iterable[ThreadView],
-    now: datetime,
-    settings: MatcherSettings,
-    posted: AbstractSet[str],
-) -> MatchResult:
-    """Decide every thread; due ones oldest first, and the earliest time a waiting one falls due."""
-    result = MatchResult()
-    for thread in threads:
-        decision = decide(thread, now, settings, posted)
-        bucket = (
-            result.due if decision.due else result.waiting if decision.waiting else result.skipped
-        )
-        bucket.append(decision)
-    result.due.sort(key=lambda d: (d.due_at or now, d.root_id))
-    result.waiting.sort(key=lambda d: (d.due_at or now, d.root_id))
-    next_due = result.waiting[0].due_at if result.waiting else None
-    return MatchResult(result.due, result.skipped, result.waiting, next_due)

@@ -21,7 +21,7 @@ from bridge.durations import format_duration
 from bridge.store.db import Store, from_epoch, to_epoch
 
 MODES = ("filtered", "open", "hold")
-APPROVED, HELD, REJECTED, RELAYED = "approved", "held", "rejected", "relayed"
+APPROVED, HELD, REJECTED = "approved", "held", "rejected"
 STOP_REASON = "asked to stop"
 ADMIN = "admin"
 AUTOMATIC = "moderation"

@@ -97,10 +97,6 @@ class Notifier:
     def stopping(self, status: str = "") -> None:
         self._send("STOPPING=1", status)
 
-    def extend_timeout(self, seconds: float) -> None:
-        """Ask for more time to start or stop (e.g. a long migration), counted from now."""
-        self._send(f"EXTEND_TIMEOUT_USEC={max(1, int(seconds * 1_000_000))}")
-
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()

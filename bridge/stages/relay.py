@@ -62,17 +62,6 @@ class RelayReport:
     failed: list[str] = field(default_factory=list)
 
 
-class RelayIds:
-    """Container of our relays' Message-IDs, read from the store: `known_ids` for is_our_relay."""
-
-    def __init__(self, store: Store) -> None:
-        self.conn = store.conn
-
-    def __contains__(self, message_id: object) -> bool:
-        row = self.conn.execute("SELECT 1 FROM relays WHERE message_id = ?", (message_id,))
-        return row.fetchone() is not None
-
-
 def relay_key(store: Store, settings: RelaySettings) -> bytes:
     """The token key: from the configured secret, else a random key made once and kept in the store."""
     if settings.token_secret is not None:
@@ -89,7 +78,7 @@ def relay_key(store: Store, settings: RelaySettings) -> bytes:
 
 
 def echo_settings(store: Store, settings: RelaySettings) -> EchoSettings:
-    """What ingest needs to recognise our relays (with `RelayIds(store)` as known ids)."""
+    """What ingest needs to recognise our relays (ids of stored relays: MailStore.is_relay_id)."""
     return EchoSettings(settings.from_address, settings.id_domain, relay_key(store, settings))
 
 
@@ -218,7 +207,7 @@ def send_due(store: Store, sender: MailSender, settings: RelaySettings, now: dat
         "AND next_attempt_at <= ? ORDER BY created_at, message_id", (to_epoch(now),)).fetchall()
     for message_id, raw, created_at in rows:
         if from_epoch(int(created_at)) + settings.give_up_after <= now:
-            _fail(store, str(message_id), f"not delivered within {settings.give_up_after}", now, report)
+            _fail(store, str(message_id), f"not delivered within {settings.give_up_after}", report)
         elif _lease(store, str(message_id), now + settings.resend_grace, now):
             send_one(store, sender, settings, str(message_id), bytes(raw), now, report)
 
@@ -237,7 +226,7 @@ def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_
     try:
         sender.send(raw, settings.from_address, [settings.list_address])
     except MessageRefused as exc:
-        _fail(store, message_id, str(exc), now, report)
+        _fail(store, message_id, str(exc), report)
     except TransientError as exc:
         _defer(store, message_id, exc, now, report, settings)
     except PermanentError as exc:  # the session, not this message (auth, TLS): stop and tell
@@ -277,7 +266,7 @@ def _release(store: Store, message_id: str, error: str, now: datetime,
                      (to_epoch(retry_at), error, message_id))
 
 
-def _fail(store: Store, message_id: str, error: str, now: datetime, report: RelayReport) -> None:
+def _fail(store: Store, message_id: str, error: str, report: RelayReport) -> None:
     with store.transaction() as conn:
         conn.execute("UPDATE relays SET status = 'failed', error = ? WHERE message_id = ?",
                      (error, message_id))

@@ -222,12 +222,6 @@ class MailStore:
         root = next(m for m in mails if m.message_id == row[0])
         return ThreadView(thread_id, root, tuple(mails), state=thread_state(root, mails))
 
-    def thread_of(self, message_id: str) -> ThreadView | None:
-        row = self.conn.execute(
-            "SELECT thread_id FROM messages WHERE message_id = ?", (message_id,)
-        ).fetchone()
-        return self.thread(int(row[0])) if row else None
-
     def threads(self, active_since: datetime | None = None) -> Iterator[ThreadView]:
         """Every thread (or those with a message since `active_since`), oldest root first."""
         sql = "SELECT id FROM threads"
