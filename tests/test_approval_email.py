@@ -14,17 +14,15 @@ from pathlib import Path
 import pytest
 from dovecot import Account, DovecotServer
 from fake_x import FakeUser, FakeX
-from smtp_server import RecordingHandler, SmtpServer, plain_sender
+from smtp_server import RecordingHandler, SmtpServer
 
-from bridge.adapters.x_account import XPublisher
-from bridge.adapters.x_client import XClient
-from bridge.cli.build import build_mailbox
+from bridge.cli.build import build_services
 from bridge.cli.ops import collect_status, print_status, run_checks
 from bridge.compose.links import mailman_hash
 from bridge.config.settings import Config, parse_config
 from bridge.decide.approval import MODERATION_PREFIX
 from bridge.decide.moderation import run_moderate
-from bridge.service.pipeline import ANSWER_POLL, Bridge, CycleReport, Services
+from bridge.service.pipeline import ANSWER_POLL, Bridge, CycleReport
 from bridge.stages.publish import run_release
 from bridge.store.db import Store
 from bridge.store.posts import Candidate, hold
@@ -91,7 +89,7 @@ class World:
 
 
 def make_config(tmp_path: Path, dovecot: DovecotServer, account: Account, smtp_port: int,
-                approval: str, **moderation: object) -> Config:
+                x_url: str, approval: str, **moderation: object) -> Config:
     return parse_config({
         "store": {"path": str(tmp_path / "bridge.sqlite3")},
         "imap": {"host": "127.0.0.1", "port": dovecot.port, "security": "starttls",
@@ -103,7 +101,9 @@ def make_config(tmp_path: Path, dovecot: DovecotServer, account: Account, smtp_p
         "moderation": {"moderators": [MODERATOR], "approval": approval,
                        "approval_expiry": "1d", **moderation},
         "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "plain",
-                 "allow_plaintext": True, "timeout": 5},
+                 "allow_plaintext": True, "timeout": 5, "retry_wait": 0.01},
+        "x": {"api_base_url": x_url, "timeout": "5s",
+              **{name: {"env": f"APPROVAL_TEST_{name.upper()}"} for name in KEYS}},
         "relay": {"from_address": BRIDGE, "list_address": LIST, "admin_contact": BRIDGE,
                   "batch_window": "1s", "resend_grace": "30m", "retry_base": "5m"},
     }, "test")
@@ -113,21 +113,17 @@ def make_config(tmp_path: Path, dovecot: DovecotServer, account: Account, smtp_p
 def make_world(tmp_path: Path, dovecot_server: DovecotServer, imap_account: Account,
                monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     monkeypatch.setenv("APPROVAL_TEST_IMAP", imap_account.password)
+    for name, value in KEYS.items():
+        monkeypatch.setenv(f"APPROVAL_TEST_{name.upper()}", value)
     handler = RecordingHandler()
     worlds: list[World] = []
     with FakeX() as fake, SmtpServer(handler) as smtp:
         bot = fake.add_user("solobridge", "Solo Librarians Bridge", access_token="bot-token")
 
         def make(approval: str = "all", **moderation: object) -> World:
-            config = make_config(tmp_path, dovecot_server, imap_account, smtp.port, approval,
-                                 **moderation)
-            assert config.imap is not None
-            client = XClient(api_base_url=fake.base_url, timeout=5.0, **KEYS)
-            folder = config.approval.folder
-            answers = build_mailbox(replace(config.imap, folder=folder)) if folder else None
-            services = Services(mailbox=build_mailbox(config.imap, connect_attempts=1),
-                                publisher=XPublisher(client), reply_source=client,
-                                sender=plain_sender(smtp.port), approval_mailbox=answers)
+            config = make_config(tmp_path, dovecot_server, imap_account, smtp.port, fake.base_url,
+                                 approval, **moderation)
+            services = build_services(config)  # as the daemon builds them
             store = Store.open(config.db_path())
             world = World(Bridge(config, store, services), fake, bot, handler, dovecot_server,
                           imap_account, config.db_path())
