@@ -168,7 +168,7 @@ def test_config_keys_are_read_and_checked() -> None:
 
 def test_a_tag_in_the_lists_subject_cannot_make_the_answer_name_two_requests() -> None:
     other = make_token(KEY, "post", "q2@example.org")
-    item = ApprovalItem("post", TOKEN, "text", f"Help {subject_tag(other)} please", T0, "https://l/1",
+    item = ApprovalItem("post", TOKEN, (("x", "text"),), f"Help {subject_tag(other)} please", T0, "https://l/1",
                         (), T0 + timedelta(days=1))
     raw = build_approval_mail(item, Envelope("bridge@b.example", "B", ("a@x.example",)), "m@b.example",
                               date=T0)
@@ -177,8 +177,9 @@ def test_a_tag_in_the_lists_subject_cannot_make_the_answer_name_two_requests() -
 
 
 def test_the_request_email_carries_the_exact_text_link_evidence_and_how_to_answer() -> None:
-    item = ApprovalItem("post", TOKEN, "Unanswered on the list: How do I renew? #sololibrarians "
-                        "https://lists.example.org/a/1", "[sla] How do I renew?", T0,
+    text = "Unanswered on the list: How do I renew? #sololibrarians https://lists.example.org/a/1"
+    item = ApprovalItem("post", TOKEN, (("x", text), ("mastodon", "How do I renew? #lib")),
+                        "[sla] How do I renew?", T0,
                         "https://lists.example.org/a/1", ("mass-new guard: 7 threads", "evidence two"),
                         T0 + timedelta(days=3))
     envelope = Envelope("bridge@bridge.example.net", "Bridge", ("a@x.example", "b@y.example"), True)
@@ -190,6 +191,8 @@ def test_the_request_email_carries_the_exact_text_link_evidence_and_how_to_answe
     assert msg["Reply-To"].addresses[0].addr_spec == f"bridge+lsb-{TOKEN}@bridge.example.net"
     assert msg["Auto-Submitted"] == "auto-generated" and msg[TOKEN_HEADER] == TOKEN
     body = msg.get_content().replace("\r\n", "\n")
-    assert item.text in body and "Thread: https://lists.example.org/a/1" in body
+    assert f"on X:\n----\n{text}\n----" in body and "Thread: https://lists.example.org/a/1" in body
+    assert "on Mastodon:\n----\nHow do I renew? #lib\n----" in body
+    assert "Approve post to X, Mastodon?" in str(msg["Subject"])
     assert "- mass-new guard: 7 threads\n- evidence two" in body
     assert "approve" in body and "reject" in body and "2026-11-27 09:00 UTC" in body

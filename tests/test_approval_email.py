@@ -368,3 +368,27 @@ def test_a_post_the_matcher_held_is_sent_with_one_line_per_piece_of_evidence(
     [request] = world.requests()
     body = message_from_bytes(request, policy=policy.default).get_content().replace("\r\n", "\n")
     assert "- evidence: MACHINE_MAIL=-4.0\n- evidence: QUESTION=+3.0\n" in body and draft in body
+
+
+def test_a_question_held_on_two_networks_is_one_request_and_one_answer_releases_both(
+    make_world: object,
+) -> None:
+    world: World = make_world("held")  # type: ignore[operator]
+    world.bridge.config = replace(world.bridge.config, matcher=replace(
+        world.bridge.config.matcher, unanswered_after=timedelta(days=5)))  # nothing due by itself
+    world.deliver(question(1))
+    world.cycle(0)
+    root, link = "q1@members.example.org", "https://l.example/1"
+    hold(world.bridge.store, [Candidate(root, None, f"On X: renewals? {link}", link, False, "x"),
+                              Candidate(root, None, f"On Mastodon: renewals? {link}", link, False,
+                                        "mastodon")], "mass-new guard: test", NOW)
+    world.cycle(1)
+    [request] = world.requests()
+    body = message_from_bytes(request, policy=policy.default).get_content()
+    assert "On X: renewals?" in body and "On Mastodon: renewals?" in body
+    world.deliver(answer(request, "approve"))
+    world.cycle(2)
+    world.cycle(3)
+    statuses = dict(world.bridge.store.conn.execute("SELECT network, status FROM posts").fetchall())
+    assert statuses == {"x": "confirmed", "mastodon": "queued"}  # no Mastodon account here
+    assert len(world.posts()) == 1

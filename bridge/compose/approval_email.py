@@ -25,6 +25,7 @@ BODY_TEMPLATE = "approval.txt.j2"
 SUBJECT_TEMPLATE = "approval_subject.txt.j2"
 TOKEN_HEADER = "X-Listserv-Bridge-Approval"
 MAX_SUBJECT = 160
+NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class ApprovalItem:
 
     kind: str  # post | reply
     token: str
-    text: str  # the exact text that would be posted or relayed
+    texts: tuple[tuple[str, str], ...]  # (network, the exact text it would post or relay)
     subject: str  # the list question's subject
     question_date: datetime | None
     link: str  # the thread link
@@ -58,17 +59,24 @@ def _env() -> jinja2.Environment:
     return make_template_env(ComposeSettings())  # the packaged templates; built once
 
 
+def network_name(network: str) -> str:
+    return NETWORK_NAMES.get(network, network)
+
+
 def render_subject(item: ApprovalItem) -> str:
     """The template's line and our tag; a tag-like text in the list's subject is taken out, so
     that a crafted subject cannot make the moderators' answers name two requests."""
     question = strip_tags(clean_subject(item.subject) or item.subject) or "(no subject)"
-    text = _env().get_template(SUBJECT_TEMPLATE).render(kind=item.kind, subject=question)
+    networks = [network_name(n) for n, _ in item.texts]
+    text = _env().get_template(SUBJECT_TEMPLATE).render(kind=item.kind, subject=question,
+                                                        networks=networks)
     return f"{clean_line(text, MAX_SUBJECT)} {subject_tag(item.token)}"
 
 
 def render_body(item: ApprovalItem, bridge_name: str) -> str:
     text = _env().get_template(BODY_TEMPLATE).render(
-        kind=item.kind, bridge_name=bridge_name, text=clean_text(item.text),
+        kind=item.kind, bridge_name=bridge_name,
+        texts=[{"network": network_name(n), "text": clean_text(t)} for n, t in item.texts],
         author=clean_line(item.author, 120), url=clean_line(item.url, 500),
         subject=clean_line(clean_subject(item.subject) or item.subject, 200),
         question_date=item.question_date.strftime("%Y-%m-%d") if item.question_date else "date unknown",

@@ -105,15 +105,15 @@ def create_requests(store: Store, settings: ApprovalSettings, envelope: Envelope
     for post in rows.posts_without_request(store):
         question = mails.get_mail(post.root_id)
         items.append((ApprovalItem(
-            POST, make_token(key, POST, post.root_id), post.text,
+            POST, make_token(key, POST, post.root_id), post.texts,
             question.subject if question else "", question.date if question else None, post.link,
-            evidence_lines(post.reason), until), post.root_id))
+            tuple(e for r in post.reasons for e in evidence_lines(r)), until), post.root_id))
     for reply in rows.replies_without_request(store):
         question = mails.get_mail(reply.root_id)
         label = author_label(ReplyItem(reply.reply_id, reply.author_name, reply.author_username,
                                        reply.text, reply.url, from_epoch(reply.created_at)))
         items.append((ApprovalItem(
-            REPLY, make_token(key, REPLY, reply.reply_id), reply.text,
+            REPLY, make_token(key, REPLY, reply.reply_id), ((reply.network, reply.text),),
             question.subject if question else "", question.date if question else None, reply.link,
             evidence_lines(reply.reason), until, author=label, url=reply.url), reply.reply_id))
     for item, item_id in items:

@@ -27,10 +27,12 @@ ADMIN_DECIDED = "decided by the admin (release / moderate)"
 
 @dataclass(frozen=True, slots=True)
 class HeldPost:
+    """A held question: one row per network it is held on, one request for all of them."""
+
     root_id: str
-    text: str
+    texts: tuple[tuple[str, str], ...]  # (network, the exact text) per held row
     link: str
-    reason: str
+    reasons: tuple[str, ...]  # distinct reasons of its rows, in order
     created_at: int
 
 
@@ -45,6 +47,7 @@ class HeldReply:
     reason: str
     created_at: int
     link: str  # our post's thread link
+    network: str  # where the reply was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +120,19 @@ def request_state(store: Store, token: str) -> RequestState | None:
 
 
 def posts_without_request(store: Store) -> list[HeldPost]:
+    """Held questions no request names yet, oldest first; a question held on several networks
+    is one item (release and approval act on every network's row)."""
     rows = store.conn.execute(
-        "SELECT root_id, text, link, reason, MIN(created_at) FROM posts p WHERE status = 'held' "
+        "SELECT root_id, network, text, link, reason, created_at FROM posts p WHERE status = 'held' "
         "AND NOT EXISTS (SELECT 1 FROM approval_requests a WHERE a.kind = 'post' "
-        "AND a.item_id = p.root_id) GROUP BY root_id "  # one request per question, any network
-        "ORDER BY MIN(created_at), root_id").fetchall()
-    return [HeldPost(*r) for r in rows]
+        "AND a.item_id = p.root_id) ORDER BY created_at, root_id, network").fetchall()
+    grouped: dict[str, list[tuple[str, str, str, str, int]]] = {}
+    for root, network, text, link, reason, created in rows:
+        grouped.setdefault(str(root), []).append((str(network), str(text), str(link), str(reason),
+                                                  int(created)))
+    return [HeldPost(root, tuple((n, t) for n, t, _, _, _ in items), items[0][2],
+                     tuple(dict.fromkeys(r for _, _, _, r, _ in items)), items[0][4])
+            for root, items in grouped.items()]
 
 
 def replies_without_request(store: Store) -> list[HeldReply]:
@@ -130,7 +140,8 @@ def replies_without_request(store: Store) -> list[HeldReply]:
     and not those the relay set aside (they cannot be built into an email)."""
     rows = store.conn.execute(
         "SELECT r.reply_id, r.root_id, r.author_username, r.author_name, r.text, r.url, r.reason, "
-        "r.created_at, COALESCE(p.link, '') FROM replies r LEFT JOIN posts p ON p.post_id = r.post_id "
+        "r.created_at, COALESCE(p.link, ''), r.network FROM replies r LEFT JOIN posts p "
+        "ON p.network = r.network AND p.post_id = r.post_id "
         "AND p.network = r.network "
         "WHERE r.status = 'held' AND r.reason != ? AND r.reason NOT LIKE 'relay:%' "
         "AND NOT EXISTS (SELECT 1 FROM approval_requests a WHERE a.kind = 'reply' "
