@@ -23,7 +23,7 @@ from bridge.store.posts import posted_roots
 
 def preview_plans(mailstore: MailStore, config: Config, now: datetime) -> list[Plan]:
     threads = mailstore.threads(active_since=now - config.matcher.max_age)
-    drafter = Drafter(config.compose, config.links)
+    drafter = Drafter(config.compose, config.links, mailstore.author_names())
     return plan_threads(threads, now, config.matcher, drafter, posted_roots(mailstore.store))
 
 
@@ -40,7 +40,7 @@ def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
             if row[0] is None:
                 return
             end = from_epoch(int(row[0]))
-            drafter = Drafter(config.compose, config.links)
+            drafter = Drafter(config.compose, config.links, mailstore.author_names())
             for thread in mailstore.threads():
                 yield replay_thread(thread, end, config.matcher, drafter)
         finally:

@@ -59,17 +59,19 @@ class Plan:
 class Drafter:
     """Links and composes posts with settings and templates loaded once."""
 
-    def __init__(self, compose: ComposeSettings, links: LinkSettings) -> None:
+    def __init__(self, compose: ComposeSettings, links: LinkSettings,
+                 other_names: tuple[str, ...] = ()) -> None:
         self.compose = compose
         self.links = links
         self.env: jinja2.Environment = make_template_env(compose)
+        self.other_names = other_names  # senders the store has seen: scrubbed from posts too
 
     def draft(self, root: Mail) -> tuple[Draft | None, str]:
         link, why = thread_link(root, self.links)
         if link is None:
             return None, f"no link: {why}"
         try:
-            return compose_post(root, link, self.compose, self.env), ""
+            return compose_post(root, link, self.compose, self.env, self.other_names), ""
         except ValueError as exc:
             return None, f"cannot compose: {exc}"
 

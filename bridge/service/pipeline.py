@@ -152,6 +152,8 @@ class Bridge:
         _, queued_at = postrows.next_attempts(self.store)
         if threads is None and (queued_at is None or queued_at > now):
             return  # nothing new, nothing falls due, nothing to send: matching would change nothing
+        if threads:
+            self.drafter.other_names = self.mailstore.author_names()
         plans = plan_threads(threads, now, self.config.matcher, self.drafter,
                              postrows.posted_roots(self.store)) if threads else []
         result = publish_due(self.store, plans, publisher, settings, now,

@@ -208,6 +208,13 @@ class MailStore:
         )
         return [_row_to_mail(r) for r in rows]
 
+    def author_names(self, limit: int = 5000) -> tuple[str, ...]:
+        """Names of the people who wrote to the list, most recent first (for scrubbing posts)."""
+        rows = self.conn.execute(
+            "SELECT author_name FROM messages WHERE author_name != '' GROUP BY author_name "
+            "ORDER BY MAX(date) DESC LIMIT ?", (limit,))
+        return tuple(str(r[0]) for r in rows)
+
     def get_mail(self, message_id: str) -> Mail | None:
         row = self.conn.execute(f"{_SELECT} WHERE message_id = ?", (message_id,)).fetchone()
         return _row_to_mail(row) if row else None
