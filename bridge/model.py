@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -126,3 +127,21 @@ class FetchBatch:
     mails: tuple[RawMail, ...]
     oversized: tuple[Problem, ...]  # every UID of the batch not read: too big, or not answered
     cursor: Cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One question's post for one network: the text, the thread link, the subject (link card).
+    `created_at` is when its row was first written: stable across retries and crashes."""
+
+    root_id: str
+    network: str
+    text: str
+    link: str
+    title: str = ""
+    created_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable per question and network: an idempotency key or a record key's seed."""
+        return hashlib.sha256(f"{self.network}\0{self.root_id}".encode()).hexdigest()[:32]

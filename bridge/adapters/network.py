@@ -6,7 +6,6 @@ these types, its failures to bridge.errors (RateLimited for a 429, with the rese
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,27 +14,10 @@ from urllib.parse import unquote, urlsplit
 
 from bridge.compose.fit import TextRules
 from bridge.errors import NotSent, RateLimited, Uncertain  # defined once, re-exported
+from bridge.model import Outgoing  # a value the publish stage builds: defined with the types
 
 __all__ = ["Network", "NotSent", "Outgoing", "RateLimited", "Replier", "Reply", "ReplyBatch",
            "TextRules", "Uncertain", "same_link"]
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One question's post for one network: the text, the thread link, the subject (link card).
-    `created_at` is when its row was first written: stable across retries and crashes."""
-
-    root_id: str
-    network: str
-    text: str
-    link: str
-    title: str = ""
-    created_at: datetime | None = None
-
-    @property
-    def key(self) -> str:
-        """Stable per question and network: an idempotency key or a record key's seed."""
-        return hashlib.sha256(f"{self.network}\0{self.root_id}".encode()).hexdigest()[:32]
-
 
 @dataclass(frozen=True, slots=True)
 class Replier:

@@ -17,7 +17,6 @@ from typing import Literal, Protocol, TextIO
 
 import structlog
 
-from bridge.adapters.network import Outgoing
 from bridge.compose.post import Draft
 from bridge.decide.caps import PublishSettings, Slot, plan_slot, price_of
 from bridge.decide.planner import Plan
@@ -30,6 +29,7 @@ from bridge.errors import (
     TransientError,
     is_ambiguous,
 )
+from bridge.model import Outgoing
 from bridge.store import posts as rows
 from bridge.store.db import Store, from_epoch, to_epoch
 from bridge.store.posts import Candidate, PostRow, posted_roots, posting_state, posts_today, spend_this_month
