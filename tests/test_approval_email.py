@@ -17,11 +17,11 @@ from fake_x import FakeUser, FakeX
 from smtp_server import RecordingHandler, SmtpServer
 
 from bridge.cli.build import build_services
+from bridge.cli.moderate import run_moderate
 from bridge.cli.ops import collect_status, print_status, run_checks
 from bridge.compose.links import mailman_hash
 from bridge.config.settings import Config, parse_config
 from bridge.decide.approval import MODERATION_PREFIX
-from bridge.decide.moderation import run_moderate
 from bridge.service.pipeline import ANSWER_POLL, Bridge, CycleReport
 from bridge.stages.publish import run_release
 from bridge.store.db import Store

@@ -152,7 +152,7 @@ def test_reading_config_loads_no_adapter_or_network_library() -> None:
     code = ("import sys, bridge.config.settings; "
             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('tweepy', 'imapclient', 'smtplib', 'requests') or m.startswith(('bridge.adapters', "
-            "'bridge.stages', 'bridge.service')))))")
+            "'bridge.stages', 'bridge.service', 'bridge.store')))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=True)
     assert done.stdout.split() == []

@@ -25,9 +25,12 @@ def imports_of(package: str) -> list[tuple[str, str]]:
 
 FORBIDDEN = {
     # pure core: values in, values out
-    "mail": ("bridge.adapters", "bridge.stages", "bridge.service", "bridge.cli", "bridge.config"),
-    "decide": ("bridge.adapters", "bridge.stages", "bridge.service", "bridge.cli", "bridge.config"),
-    "compose": ("bridge.adapters", "bridge.stages", "bridge.service", "bridge.cli", "bridge.config"),
+    "mail": ("bridge.adapters", "bridge.stages", "bridge.service", "bridge.cli", "bridge.config",
+             "bridge.store"),
+    "decide": ("bridge.adapters", "bridge.stages", "bridge.service", "bridge.cli", "bridge.config",
+               "bridge.store"),
+    "compose": ("bridge.adapters", "bridge.stages", "bridge.service", "bridge.cli", "bridge.config",
+                "bridge.store"),
     # config is values: it builds no adapter and runs no stage
     "config": ("bridge.adapters", "bridge.stages", "bridge.service", "bridge.cli", "bridge.store"),
     # adapters translate; they neither read config nor know the stages

@@ -265,7 +265,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_moderate(args: argparse.Namespace, config: Config) -> int:
-    from bridge.decide.moderation import run_moderate
+    from bridge.cli.moderate import run_moderate
 
     store = Store.open(config.db_path(args.db))
     try:

@@ -230,7 +230,7 @@ class Bridge:
         if self.services.publisher is not None:
             times += self._publish_times()
         if self.services.reply_source is not None and posts_in_window(
-                self.store.conn, self.config.replies.reply_window, now):
+                self.store, self.config.replies.reply_window, now):
             due, _ = next_poll_at(self.store.conn, self.config.replies, now)
             times.append(due)
         if self.config.approval.enabled and (approval := approval_wake(self.store)) is not None:

@@ -21,17 +21,13 @@ from typing import Protocol
 import structlog
 
 from bridge.config.sections import ReplySettings
-from bridge.decide.moderation import (
-    AUTOMATIC,
-    ModerationSettings,
-    ReplyCandidate,
-    moderate,
-    recent_counts,
-    record_decision,
-)
+from bridge.decide.moderation import AUTOMATIC, ModerationSettings, ReplyCandidate, moderate
 from bridge.errors import BridgeError, RateLimited, TransientError
 from bridge.model import XPost
-from bridge.store.db import Store, from_epoch, to_epoch
+from bridge.store import posts as postrows
+from bridge.store import replies as rows
+from bridge.store.db import Store
+from bridge.store.posts import OurPost
 
 log = structlog.get_logger(__name__)
 MENTIONS = "mentions"
@@ -51,13 +47,6 @@ class ReplySource(Protocol):
     def search_conversation(self, conversation_id: str, since_id: str | None) -> list[XPost]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class OurPost:
-    root_id: str  # the question's Message-ID
-    post_id: str
-    confirmed_at: datetime
-
-
 @dataclass
 class PollReport:
     polled: bool
@@ -71,12 +60,8 @@ class PollReport:
 
 
 # -- when ------------------------------------------------------------------------------------
-def posts_in_window(conn: sqlite3.Connection, window: timedelta, now: datetime) -> list[OurPost]:
-    rows = conn.execute(
-        "SELECT root_id, post_id, confirmed_at FROM posts WHERE status = 'confirmed' "
-        "AND post_id IS NOT NULL AND confirmed_at >= ? ORDER BY confirmed_at",
-        (to_epoch(now - window),)).fetchall()
-    return [OurPost(str(r[0]), str(r[1]), from_epoch(int(r[2]))) for r in rows]
+def posts_in_window(store: Store, window: timedelta, now: datetime) -> list[OurPost]:
+    return postrows.confirmed_since(store, now - window)
 
 
 def next_poll_at(conn: sqlite3.Connection, settings: ReplySettings,
@@ -84,23 +69,20 @@ def next_poll_at(conn: sqlite3.Connection, settings: ReplySettings,
     """The earliest time a poll may run (after the interval, X's reset, within the read
     budget) and what holds it back."""
     due, why = now, ""
-    last = conn.execute("SELECT polled_at, retry_at FROM reply_polls ORDER BY id DESC LIMIT 1"
-                        ).fetchone()
+    last = rows.last_poll(conn)
     if last is not None:
-        due, why = max((due, why), (from_epoch(int(last[0])) + settings.min_poll_interval,
+        due, why = max((due, why), (last.polled_at + settings.min_poll_interval,
                                     "minimum poll interval"))
-        if last[1] is not None:
-            due, why = max((due, why), (from_epoch(int(last[1])), "rate limited by X"))
-    since = to_epoch(now - _DAY)
-    reads = int(conn.execute("SELECT COALESCE(SUM(reads), 0) FROM reply_polls WHERE polled_at > ?",
-                             (since,)).fetchone()[0])
+        if last.retry_at is not None:
+            due, why = max((due, why), (last.retry_at, "rate limited by X"))
+    recent = rows.reads_since(conn, now - _DAY)
+    reads = sum(count for _, count in recent)
     if reads >= settings.daily_read_budget:
         # wait until enough of the last 24 hours' reads have aged out of the window
         spare, freed_at = reads - settings.daily_read_budget, now + _DAY
-        for at, count in conn.execute("SELECT polled_at, reads FROM reply_polls WHERE polled_at > ?"
-                                      " AND reads > 0 ORDER BY polled_at", (since,)):
-            spare -= int(count)
-            freed_at = from_epoch(int(at)) + _DAY
+        for at, count in recent:
+            spare -= count
+            freed_at = at + _DAY
             if spare < 0:
                 break
         due, why = max((due, why), (freed_at, f"read budget spent ({reads} posts in 24h)"))
@@ -111,7 +93,7 @@ def next_poll_at(conn: sqlite3.Connection, settings: ReplySettings,
 def poll_replies(store: Store, client: ReplySource, me_id: str, settings: ReplySettings,
                  moderation: ModerationSettings, now: datetime) -> PollReport:
     """One poll if one is due; new replies are stored with their moderation decision."""
-    posts = posts_in_window(store.conn, settings.reply_window, now)
+    posts = posts_in_window(store, settings.reply_window, now)
     if not posts:
         return PollReport(False, "no post within its reply window")
     due, why = next_poll_at(store.conn, settings, now)
@@ -140,8 +122,7 @@ def _plan_calls(conn: sqlite3.Connection, client: ReplySource, me_id: str,
                 ) -> list[tuple[str, Callable[[], list[XPost]]]]:
     """(cursor source, call) pairs. Without a cursor, read from our oldest post in its window:
     a reply always has a larger id than the post it answers."""
-    cursors = {str(r[0]): str(r[1]) for r in conn.execute(
-        "SELECT source, since_id FROM reply_cursors")}
+    cursors = rows.cursors(conn)
     oldest = str(min(int(p.post_id) for p in posts))
     since = _larger_id(cursors.get(MENTIONS), oldest)
     calls: list[tuple[str, Callable[[], list[XPost]]]] = [
@@ -168,14 +149,14 @@ def _store_fetched(conn: sqlite3.Connection, fetched: Sequence[tuple[str, list[X
             ours = by_conversation.get(post.conversation_id or "")
             if ours is None or _ignored(post, me_id):
                 report.ignored += post.id not in seen
-            elif post.id in seen or _exists(conn, post.id):
+            elif post.id in seen or rows.exists(conn, post.id):
                 report.duplicates += 1
             else:
                 status = _store_reply(conn, post, ours, moderation, now)
                 report.stored[status] = report.stored.get(status, 0) + 1
             seen.add(post.id)
         if found:
-            _advance_cursor(conn, source, max((p.id for p in found), key=int), now)
+            rows.advance_cursor(conn, source, max((p.id for p in found), key=int), now)
 
 
 def _ignored(post: XPost, me_id: str) -> bool:
@@ -184,30 +165,22 @@ def _ignored(post: XPost, me_id: str) -> bool:
     return post.author_id == me_id or "retweeted" in kinds or post.text.startswith("RT @")
 
 
-def _exists(conn: sqlite3.Connection, reply_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM replies WHERE reply_id = ?", (reply_id,)).fetchone() is not None
-
-
 def _store_reply(conn: sqlite3.Connection, post: XPost, ours: OurPost,
                  moderation: ModerationSettings, now: datetime) -> str:
     candidate = candidate_of(post, ours.post_id)
-    decision = moderate(candidate, recent_counts(conn, candidate.author_id, ours.post_id, now),
-                        moderation, now)
+    verdict = moderate(candidate, rows.recent_counts(conn, candidate.author_id, ours.post_id, now),
+                       moderation, now)
     username = post.author_username or ""
-    url = f"https://x.com/{username or 'i/web'}/status/{post.id}"
-    created = post.created_at or now
-    author_created = to_epoch(post.author_created_at) if post.author_created_at else None
-    conn.execute(
-        "INSERT INTO replies(reply_id, root_id, post_id, author_id, author_username, author_name, "
-        "author_created_at, text, url, created_at, status, reason, fetched_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (post.id, ours.root_id, ours.post_id, candidate.author_id, username,
-         post.author_name or username, author_created, candidate.text, url, to_epoch(created),
-         decision.status, decision.reason, to_epoch(now)))
-    record_decision(conn, post.id, decision, AUTOMATIC, now)
+    rows.add_reply(conn, rows.NewReply(
+        reply_id=post.id, root_id=ours.root_id, post_id=ours.post_id, author_id=candidate.author_id,
+        author_username=username, author_name=post.author_name or username,
+        author_created_at=post.author_created_at, text=candidate.text,
+        url=f"https://x.com/{username or 'i/web'}/status/{post.id}",
+        created_at=post.created_at or now), verdict, now)
+    rows.record_decision(conn, post.id, verdict, AUTOMATIC, now)
     log.info("reply_stored", reply_id=post.id, post_id=ours.post_id, root=ours.root_id,
-             author=username, status=decision.status, reason=decision.reason)
-    return decision.status
+             author=username, status=verdict.status, reason=verdict.reason)
+    return verdict.status
 
 
 def candidate_of(post: XPost, post_id: str) -> ReplyCandidate:
@@ -227,14 +200,6 @@ def reply_text(post: XPost) -> str:
     return _TCO.sub(lambda _: next(urls), text)
 
 
-def _advance_cursor(conn: sqlite3.Connection, source: str, since_id: str, now: datetime) -> None:
-    conn.execute(
-        "INSERT INTO reply_cursors(source, since_id, polled_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(source) DO UPDATE SET since_id = CASE WHEN CAST(excluded.since_id AS INTEGER)"
-        " > CAST(since_id AS INTEGER) THEN excluded.since_id ELSE since_id END, "
-        "polled_at = excluded.polled_at", (source, since_id, to_epoch(now)))
-
-
 def _record_poll(conn: sqlite3.Connection, report: PollReport, failure: BridgeError | None,
                  settings: ReplySettings, now: datetime) -> None:
     outcome, retry_at = "ok", None
@@ -244,10 +209,7 @@ def _record_poll(conn: sqlite3.Connection, report: PollReport, failure: BridgeEr
         report.reason = f"rate limited until {retry_at:%Y-%m-%d %H:%M:%S} UTC"
     elif failure is not None:
         outcome, report.reason = "failed", f"failed: {failure}"
-    conn.execute("INSERT INTO reply_polls(polled_at, calls, reads, outcome, retry_at, error) "
-                 "VALUES (?, ?, ?, ?, ?, ?)",
-                 (to_epoch(now), report.calls, report.reads, outcome,
-                  to_epoch(retry_at) if retry_at else None, str(failure or "")))
+    rows.record_poll(conn, now, report.calls, report.reads, outcome, retry_at, str(failure or ""))
     report.next_poll_at = next_poll_at(conn, settings, now)[0]
 
 

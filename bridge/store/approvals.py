@@ -19,8 +19,9 @@ from bridge.decide.approval import (
     Answer,
     RequestState,
 )
-from bridge.decide.moderation import APPROVED, REJECTED, STOP_REASON, Decision, record_decision
+from bridge.decide.moderation import APPROVED, REJECTED, STOP_REASON, Verdict
 from bridge.store.db import Store, from_epoch, to_epoch
+from bridge.store.replies import record_decision
 
 ADMIN_DECIDED = "decided by the admin (release / moderate)"
 
@@ -250,7 +251,7 @@ def _decide_reply(conn: sqlite3.Connection, reply_id: str, verdict: str, reason:
                        (reply_id,)).fetchone()
     if row is None or row[0] != "held" or row[1]:
         return False
-    record_decision(conn, reply_id, Decision(APPROVED if verdict == APPROVE else REJECTED, reason),
+    record_decision(conn, reply_id, Verdict(APPROVED if verdict == APPROVE else REJECTED, reason),
                     moderator, now)
     return True
 

@@ -53,6 +53,15 @@ class PostRow:
 
 
 @dataclass(frozen=True, slots=True)
+class OurPost:
+    """A confirmed post of ours: replies to it are picked up within the reply window."""
+
+    root_id: str  # the question's Message-ID
+    post_id: str
+    confirmed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PostingState:
     suspended_reason: str = ""  # "" = posting allowed
     suspended_at: int | None = None
@@ -67,6 +76,15 @@ _COLUMNS = ("root_id, status, text, link, post_id, reason, error, created_at, at
 def _select(store: Store, where: str, params: tuple[object, ...]) -> list[PostRow]:
     found = store.conn.execute(f"SELECT {_COLUMNS} FROM posts WHERE {where}", params).fetchall()
     return [PostRow(*r) for r in found]
+
+
+def confirmed_since(store: Store, since: datetime) -> list[OurPost]:
+    """Our confirmed posts since `since`, oldest first."""
+    rows = store.conn.execute(
+        "SELECT root_id, post_id, confirmed_at FROM posts WHERE status = 'confirmed' "
+        "AND post_id IS NOT NULL AND confirmed_at >= ? ORDER BY confirmed_at",
+        (to_epoch(since),)).fetchall()
+    return [OurPost(str(r[0]), str(r[1]), from_epoch(int(r[2]))) for r in rows]
 
 
 def posted_roots(store: Store, networks: tuple[str, ...] | None = None) -> frozenset[str]:
