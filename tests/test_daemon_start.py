@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bridge_world import NotifyListener, wait_for
 
 import bridge.service.daemon as daemon_module
 from bridge.config.settings import Config
@@ -43,3 +46,45 @@ def test_a_failing_build_releases_the_store_the_lock_and_the_signal_handlers(
         opened[0].conn.execute("SELECT 1")
     with StateLock(db):  # a new daemon may start
         pass
+
+
+class BackfillMailbox:
+    """A first backfill that takes long: fetch_new lasts until systemd's watchdog has been fed
+    during it (bounded), then asks the daemon to stop."""
+
+    folder = "INBOX"
+
+    def __init__(self, notify: NotifyListener) -> None:
+        self.notify = notify
+        self.fed_while_busy = False
+
+    def connect(self) -> int:
+        return 1
+
+    def fetch_new(self, cursor: object) -> Iterator[object]:
+        self.notify.lines.clear()
+        try:
+            wait_for("WATCHDOG=1 during the backfill", lambda: "WATCHDOG=1" in self.notify.lines, 10)
+            self.fed_while_busy = True
+        except AssertionError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+        yield from ()
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_watchdog_is_fed_during_long_work_not_only_between_cycles(tmp_path: Path) -> None:
+    """Issue 9: with WatchdogSec=120, a first backfill or SMTP retries longer than that got the
+    daemon killed mid-work: it pinged only between cycles."""
+    notify = NotifyListener(tmp_path / "notify.sock")
+    mailbox = BackfillMailbox(notify)
+    try:
+        daemon = Daemon(Config(), None, str(tmp_path / "b.sqlite3"),
+                        lambda _: Services(mailbox=mailbox),  # type: ignore[arg-type]
+                        Notifier(str(tmp_path / "notify.sock"), watchdog_usec=200_000))
+        assert daemon.run() == 0
+    finally:
+        notify.close()
+    assert mailbox.fed_while_busy

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from bridge.service.notify import MAX_STATUS_CHARS, Notifier, clean_status, socket_address, watchdog_usec
+from bridge.service.notify import (
+    MAX_STATUS_CHARS,
+    Notifier,
+    WatchdogKeeper,
+    clean_status,
+    socket_address,
+    watchdog_usec,
+)
 
 
 @pytest.fixture
@@ -168,3 +177,38 @@ def test_from_env_reads_the_process_environment_by_default(
     assert notifier.watchdog_interval() == 15.0
     notifier.watchdog()
     assert receive(sock) == {"WATCHDOG": "1"}
+
+
+def test_the_keeper_feeds_the_watchdog_while_there_is_progress_and_stops_on_a_stall(
+        listener: tuple[socket.socket, str]) -> None:
+    sock, path = listener
+    now = [0.0]
+    ticks = threading.Semaphore(0)  # one release per look at the clock: the keeper's rounds
+
+    def clock() -> float:
+        ticks.release()
+        return now[0]
+
+    keeper = WatchdogKeeper(Notifier(path, watchdog_usec=40_000), stall_seconds=60, clock=clock)
+    with capture_logs() as logs:
+        keeper.start()
+        try:
+            assert receive(sock) == {"WATCHDOG": "1"}  # fed with no help from the main thread
+            now[0] = 61.0  # a minute without progress: stuck
+            for _ in range(6):  # three full rounds of the keeper after the stall
+                assert ticks.acquire(timeout=5)
+            sock.settimeout(0)
+            drained = []
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    drained.append(receive(sock))
+            for _ in range(4):
+                assert ticks.acquire(timeout=5)
+            with pytest.raises(BlockingIOError):
+                receive(sock)  # starved: systemd's watchdog will restart the daemon
+            keeper.progress()
+            sock.settimeout(5)
+            assert receive(sock) == {"WATCHDOG": "1"}
+        finally:
+            keeper.stop()
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["watchdog_starved"]

@@ -17,7 +17,7 @@ from bridge.config.settings import Config, check_secrets, load_config
 from bridge.errors import AuthError, BridgeError, ConfigError
 from bridge.service.lock import StateLock
 from bridge.service.metrics import MetricsSink, start_metrics
-from bridge.service.notify import Notifier
+from bridge.service.notify import Notifier, WatchdogKeeper
 from bridge.service.pipeline import STAGES, Bridge, CycleReport, Services
 from bridge.stages.publish import resume_posting
 from bridge.store.db import Store
@@ -51,6 +51,7 @@ class Daemon:
         self.config, self.config_path, self.db_path = config, config_path, db_path
         self.build, self.notifier, self.now = build, notifier, now
         self.stopping = False
+        self.keeper = WatchdogKeeper(notifier)
         self.reload_requested = False
         self._interruptible = False
         self._connected_once = False
@@ -86,13 +87,17 @@ class Daemon:
                                                                     signal.SIGHUP)}
             services: Services | None = None
             metrics: MetricsSink | None = None
+            keeper = self.keeper
             try:  # whatever fails from here on, the store and the signal handlers are released
+                keeper.start()  # fed during long work too (a first backfill, SMTP retries)
                 services = self.build(self.config)
                 metrics = start_metrics(self.config.metrics, STAGES)
-                bridge = Bridge(self.config, store, services, metrics=metrics)
+                bridge = Bridge(self.config, store, services, metrics=metrics,
+                                progress=keeper.progress)
                 self._resume(store, services)
                 self._loop(bridge, services)
             finally:
+                keeper.stop()
                 self.notifier.stopping("stopping")
                 if services is not None:
                     _close_mailboxes(services)
@@ -159,6 +164,7 @@ class Daemon:
             self._sleep(pause)
 
     def _ping(self) -> None:
+        self.keeper.progress()
         if self.notifier.watchdog_interval() is not None:
             self.notifier.watchdog()
 
@@ -228,4 +234,5 @@ class Daemon:
         self._failures = 1 if services.mailbox is not None else 0
         log.info("config_reloaded", source=config.source)
         self.notifier.ready("configuration reloaded")
-        return Bridge(config, bridge.store, services, metrics=bridge.metrics)
+        return Bridge(config, bridge.store, services, metrics=bridge.metrics,
+                      progress=bridge.progress)

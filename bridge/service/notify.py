@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
 log = structlog.get_logger(__name__)
 
 MAX_STATUS_CHARS = 200
+STALL_SECONDS = 15 * 60.0  # no progress for this long: stop feeding the watchdog (we are stuck)
 SEND_TIMEOUT_SECONDS = 2.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -58,6 +60,7 @@ class Notifier:
         self.watchdog_usec = watchdog_usec
         self._sock: socket.socket | None = None
         self._failing = False
+        self._lock = threading.Lock()  # the watchdog keeper sends from its own thread
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, pid: int | None = None) -> Notifier:
@@ -111,7 +114,8 @@ class Notifier:
         if not lines:
             return
         try:
-            self._socket().sendto("\n".join(lines).encode("utf-8"), self.address)
+            with self._lock:
+                self._socket().sendto("\n".join(lines).encode("utf-8"), self.address)
         except OSError as exc:
             self._failed(exc)
             return
@@ -132,3 +136,44 @@ class Notifier:
             self._failing = True
             log.warning("notify_failed", notify_socket=(self.address or "").replace("\0", "@"),
                         error=f"{type(exc).__name__}: {exc}")
+
+
+class WatchdogKeeper:
+    """Feeds the watchdog from a thread while the daemon makes progress, so long work (a first
+    backfill, SMTP retries, a slow X) is not killed; a daemon with no progress for
+    `stall_seconds` is no longer fed, and systemd restarts it."""
+
+    def __init__(self, notifier: Notifier, stall_seconds: float = STALL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.notifier, self.stall_seconds, self._clock = notifier, stall_seconds, clock
+        self._last = clock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def progress(self) -> None:
+        """The daemon moved on (a stage began, a batch was stored, a wait ended)."""
+        self._last = self._clock()
+
+    def start(self) -> None:
+        interval = self.notifier.watchdog_interval()
+        if interval is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._feed, args=(interval,), name="watchdog",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _feed(self, interval: float) -> None:
+        starved = False
+        while not self._stop.wait(interval):
+            stalled = self._clock() - self._last >= self.stall_seconds
+            if not stalled:
+                self.notifier.watchdog()
+            elif not starved:  # once per stall
+                log.error("watchdog_starved", seconds_without_progress=round(self._clock() - self._last))
+            starved = stalled

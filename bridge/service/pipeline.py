@@ -67,7 +67,8 @@ class Bridge:
 
     def __init__(self, config: Config, store: Store, services: Services,
                  clock: Callable[[], float] = time.monotonic,
-                 metrics: MetricsSink | None = None) -> None:
+                 metrics: MetricsSink | None = None,
+                 progress: Callable[[], None] = lambda: None) -> None:
         self.config = config
         self.store = store
         self.services = services
@@ -75,6 +76,7 @@ class Bridge:
         self.drafter = Drafter(config.compose, config.links)
         self.clock = clock
         self.metrics: MetricsSink = metrics or NullMetrics()
+        self.progress = progress  # told as each stage begins and each batch is stored (watchdog)
         # The matcher's incremental state: threads touched by new mail, and waiting threads with
         # their due time. Only those are planned again; the first cycle plans every active thread.
         self._touched: set[int] = set()
@@ -105,6 +107,7 @@ class Bridge:
                            ("relay", self._relay)):
             if stage in skip:
                 continue
+            self.progress()
             try:
                 run(now, report)
             except Exception as exc:  # the exception boundary of one stage
@@ -132,6 +135,7 @@ class Bridge:
         cursor = self.store.get_cursor(mailbox.folder)
         for batch in mailbox.fetch_new(cursor):
             total.add(store_batch(self.mailstore, batch.mails, policy, batch.cursor, batch.oversized))
+            self.progress()  # a first backfill can take long: each batch is progress
         answers = self.services.approval_mailbox
         if answers is not None:
             only = replace(policy, answers_only=True)
