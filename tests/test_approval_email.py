@@ -19,11 +19,11 @@ from smtp_server import RecordingHandler, SmtpServer
 from bridge.cli.build import build_services
 from bridge.cli.moderate import run_moderate
 from bridge.cli.ops import collect_status, print_status, run_checks
+from bridge.cli.release import run_release
 from bridge.compose.links import mailman_hash
 from bridge.config.settings import Config, parse_config
 from bridge.decide.approval import MODERATION_PREFIX
 from bridge.service.pipeline import ANSWER_POLL, Bridge, CycleReport
-from bridge.stages.publish import run_release
 from bridge.store.db import Store
 from bridge.store.posts import Candidate, hold
 

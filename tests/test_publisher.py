@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 import bridge.store.migrations
 from bridge.adapters.x_account import XPublisher
 from bridge.adapters.x_client import XClient
+from bridge.cli.release import run_release
 from bridge.compose.post import Draft
 from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import Decision
@@ -30,7 +31,6 @@ from bridge.stages.publish import (
     reconcile_pending,
     release_held,
     resume_posting,
-    run_release,
     spend_this_month,
 )
 from bridge.store.db import Store

@@ -275,7 +275,7 @@ def cmd_moderate(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_release(args: argparse.Namespace, config: Config) -> int:
-    from bridge.stages.publish import run_release
+    from bridge.cli.release import run_release
 
     return run_release(config.db_path(args.db), args.roots, args.all, sys.stdout)
 

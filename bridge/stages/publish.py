@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, TextIO
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
 
 import structlog
 
@@ -46,7 +46,7 @@ log = structlog.get_logger(__name__)
 
 __all__ = [  # the status functions live in postrows; callers import them from here
     "PublishReport", "Publisher", "ReconcileReport", "posted_roots", "posting_state", "posts_today",
-    "publish_due", "reconcile_pending", "release_held", "resume_posting", "run_release",
+    "publish_due", "reconcile_pending", "release_held", "resume_posting",
     "spend_this_month",
 ]
 
@@ -208,29 +208,6 @@ def release_held(
     for root in released:
         log.info("post_released", root=root)
     return released
-
-
-def run_release(
-    db_path: str, root_ids: Sequence[str], release_all: bool, out: TextIO,
-    now: datetime | None = None,
-) -> int:
-    """CLI: without ids, list held posts; else release them (or all). 1 if an id was not held."""
-    store = Store.open(db_path)
-    try:
-        if not root_ids and not release_all:
-            held = rows.rows_with_status(store, "held")
-            for row in held:
-                out.write(f"{row.root_id}\t{from_epoch(row.created_at):%Y-%m-%d %H:%M}Z\t{row.reason}\n")
-            out.write(f"{len(held)} held post(s)\n")
-            return 0
-        released = release_held(store, "all" if release_all else root_ids, now or datetime.now(UTC))
-    finally:
-        store.close()
-    missing = [r for r in root_ids if r not in released]
-    for root in missing:
-        out.write(f"not held: {root}\n")
-    out.write(f"released {len(released)} post(s); they go out within the caps\n")
-    return 1 if missing else 0
 
 
 def resume_posting(store: Store, publisher: Publisher | Target, now: datetime) -> bool:
