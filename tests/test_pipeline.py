@@ -24,7 +24,7 @@ from bridge.errors import RateLimited, TransientError
 from bridge.model import Cursor, FetchBatch, RawMail
 from bridge.service.log import configure_logging
 from bridge.service.pipeline import Bridge, Services
-from bridge.store.db import Store
+from bridge.store.db import Store, to_epoch
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -250,3 +250,17 @@ def test_the_relay_token_key_is_read_once_not_every_cycle(tmp_path: Path) -> Non
     for minute in range(5):
         assert bridge.cycle(T0 + timedelta(minutes=minute)).ok
     assert runs.read_text().splitlines() == ["run"]
+
+
+def test_ingest_times_come_from_the_injected_clock_not_the_wall_clock(tmp_path: Path) -> None:
+    """Issue 9: messages were stamped with time.time() while the mass-new guard compared that with
+    due times from the injected `now`: on any clock but the wall clock, questions the bridge saw
+    coming were held as surprises."""
+    bridge, mailbox, _ = make_bridge(tmp_path)
+    mailbox.delivered.extend(question(n, T0) for n in range(1, 8))  # more than the guard's 5
+    bridge.cycle(T0)
+    report = bridge.cycle(T0 + timedelta(minutes=10, seconds=1))
+    assert report.published == 1 and bridge.store.count_status("posts", "held") == 0
+    stamped = bridge.store.conn.execute(
+        "SELECT MIN(ingested_at), MAX(ingested_at) FROM messages").fetchone()
+    assert tuple(stamped) == (to_epoch(T0), to_epoch(T0))

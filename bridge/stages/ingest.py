@@ -156,8 +156,10 @@ def store_batch(
     cursor: Cursor | None = None,
     problems: Iterable[Problem] = (),
 ) -> IngestReport:
-    """Parse and store one batch in one transaction, with its problems and cursor."""
-    return store_parsed(mailstore, (parse_one(raw, policy) for raw in raws), policy, cursor, problems)
+    """Parse one batch, then store it in one transaction with its problems and cursor: parsing
+    stays outside the write transaction, which another process (the daemon, `ingest`) waits for."""
+    parsed = [parse_one(raw, policy) for raw in raws]
+    return store_parsed(mailstore, parsed, policy, cursor, problems)
 
 
 def store_parsed(
@@ -173,27 +175,27 @@ def store_parsed(
     with store.transaction():
         relays = mailstore.has_relays()  # once per batch: most stores have none to compare with
         for problem in problems:
-            _record_problem(mailstore, problem, report)
+            _record_problem(mailstore, problem, report, policy.now)
         for item in parsed:
             report.seen += 1
             source = scrub_text(item.source)
             if item.problem is not None:
-                _record_problem(mailstore, Problem(source, item.problem, None, item.size), report)
+                _record_problem(mailstore, Problem(source, item.problem, None, item.size), report, policy.now)
             for mail in item.mails:
                 if mail.body_error is not None:  # stored for threading, and the reason recorded
                     _record_problem(mailstore, Problem(source, mail.body_error, mail.message_id,
-                                                       item.size), report)
+                                                       item.size), report, policy.now)
                 try:
                     _store_mail(mailstore, mail, source, policy, report, relays)
                 except Exception as exc:  # threading or storing one message failed: skip it
                     problem = Problem(source, f"not stored: {type(exc).__name__}: {exc}",
                                       mail.message_id, item.size)
-                    _record_problem(mailstore, problem, report)
+                    _record_problem(mailstore, problem, report, policy.now)
             for answer in item.answers:
                 _store_answer(mailstore, answer, source, item.size, policy, report)
         mailstore.flush()
         if cursor is not None:
-            store.set_cursor(cursor)
+            store.set_cursor(cursor, policy.now)
     return report
 
 
@@ -205,18 +207,19 @@ def _store_answer(mailstore: MailStore, answer: Answer, source: str, size: int,
     except Exception as exc:  # one hostile answer must not stop the pass
         problem = Problem(source, f"approval answer not stored: {type(exc).__name__}: {exc}",
                           answer.message_id, size)
-        _record_problem(mailstore, problem, report)
+        _record_problem(mailstore, problem, report, policy.now)
         return
     report.approval_answers += 1
     log.info("approval_answer_received", message_id=answer.message_id, sender=answer.from_address,
              verdict=answer.verdict)
 
 
-def _record_problem(mailstore: MailStore, problem: Problem, report: IngestReport) -> None:
+def _record_problem(mailstore: MailStore, problem: Problem, report: IngestReport,
+                    now: datetime | None) -> None:
     problem = Problem(scrub_text(problem.source), scrub_text(problem.reason),
                       None if problem.message_id is None else scrub_text(problem.message_id),
                       problem.size)
-    mailstore.store.add_problem(problem)
+    mailstore.store.add_problem(problem, now)
     report.problems += 1
     log.warning("mail_skipped", source=problem.source, reason=problem.reason)
 
@@ -230,7 +233,7 @@ def _store_mail(
         return
     if relays and Flag.OURS not in mail.flags and mailstore.is_relay_id(mail.message_id):
         mail = replace(mail, flags=mail.flags | {Flag.OURS})  # a relay we sent, by its stored id
-    thread_id = mailstore.add_mail(mail, source)
+    thread_id = mailstore.add_mail(mail, source, policy.now)
     if thread_id is None:
         report.duplicates += 1
     else:

@@ -41,6 +41,11 @@ def to_epoch(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
+def epoch_now(now: datetime | None) -> int:
+    """`now` (the caller's clock: the daemon's, a test's) in epoch seconds; None: the wall clock."""
+    return int(time.time()) if now is None else to_epoch(now)
+
+
 def from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -109,19 +114,19 @@ class Store:
         ).fetchone()
         return Cursor(folder, int(row[0]), int(row[1])) if row else None
 
-    def set_cursor(self, cursor: Cursor) -> None:
+    def set_cursor(self, cursor: Cursor, now: datetime | None = None) -> None:
         self.conn.execute(
             "INSERT INTO cursors(folder, uidvalidity, last_uid, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, "
             "last_uid = excluded.last_uid, updated_at = excluded.updated_at",
-            (cursor.folder, cursor.uidvalidity, cursor.last_uid, int(time.time())),
+            (cursor.folder, cursor.uidvalidity, cursor.last_uid, epoch_now(now)),
         )
 
     # -- problems --------------------------------------------------------------------------
-    def add_problem(self, problem: Problem) -> None:
+    def add_problem(self, problem: Problem, now: datetime | None = None) -> None:
         self.conn.execute(
             "INSERT INTO problems(source, reason, message_id, size, seen_at) VALUES (?, ?, ?, ?, ?)",
-            (problem.source, problem.reason, problem.message_id, problem.size, int(time.time())),
+            (problem.source, problem.reason, problem.message_id, problem.size, epoch_now(now)),
         )
 
     def problems(self, limit: int = 100) -> list[Problem]:

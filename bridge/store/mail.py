@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
@@ -16,7 +15,7 @@ from bridge.mail.threading import (
     trust_links,
 )
 from bridge.model import Author, Flag, Mail, ThreadView
-from bridge.store.db import Store, from_epoch, to_epoch
+from bridge.store.db import Store, epoch_now, from_epoch, to_epoch
 
 _COLUMNS = (
     "message_id, thread_id, parent_id, refs, subject, subject_norm, is_reply, author_name, "
@@ -74,8 +73,10 @@ class MailStore:
         row = self.conn.execute("SELECT 1 FROM relays WHERE message_id = ?", (message_id,))
         return row.fetchone() is not None
 
-    def add_mail(self, mail: Mail, source: str) -> int | None:
+    def add_mail(self, mail: Mail, source: str, now: datetime | None = None) -> int | None:
         """Store a new message and thread it; returns its thread id, None for a duplicate.
+        `now`: when it was ingested, on the caller's clock (the mass-new guard compares it with
+        due times computed from that clock); None: the wall clock.
 
         All or nothing: on any error the message's rows are rolled back (a savepoint inside the
         caller's transaction) and the error raised, so the caller can record it and go on.
@@ -83,7 +84,7 @@ class MailStore:
         dirty = set(self._dirty)
         self.conn.execute("SAVEPOINT add_mail")
         try:
-            thread_id = self._add_mail(mail, source)
+            thread_id = self._add_mail(mail, source, now)
         except BaseException:
             self.conn.execute("ROLLBACK TO add_mail")
             self.conn.execute("RELEASE add_mail")
@@ -92,7 +93,7 @@ class MailStore:
         self.conn.execute("RELEASE add_mail")
         return thread_id
 
-    def _add_mail(self, mail: Mail, source: str) -> int | None:
+    def _add_mail(self, mail: Mail, source: str, now: datetime | None) -> int | None:
         if self.has_message(mail.message_id):
             return None
         ids = linked_ids(mail)
@@ -117,7 +118,7 @@ class MailStore:
                 mail.subject, mail.subject_norm, int(mail.is_reply_subject), mail.author.name,
                 mail.author.address, to_epoch(mail.date), mail.list_id, mail.archived_at,
                 mail.message_id_hash, ",".join(sorted(mail.flags)), mail.body, mail.size,
-                int(mail.has_message_id), source, int(time.time()), mail.list_archive,
+                int(mail.has_message_id), source, epoch_now(now), mail.list_archive,
             ),
         )
         self._dirty.add(thread_id)
