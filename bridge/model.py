@@ -26,6 +26,10 @@ class Flag(enum.StrEnum):
     FROM_DIGEST = "from_digest"  # split out of a multipart/digest
     OURS = "ours"  # a relay email the bridge itself sent, come back through the list
     DATE_MISSING = "date_missing"  # Date absent or unparseable; a fallback date was used
+    # Evidence only (never decisive alone): see bridge.decide.evidence
+    AUTH_FAILED = "auth_failed"  # SPF/DKIM/DMARC fail in (ARC-)Authentication-Results
+    BULK_SENDER = "bulk_sender"  # the sender's own List-Unsubscribe: mailing software, not a person
+    UNDISCLOSED = "undisclosed"  # "undisclosed-recipients:;": sent to a hidden address list
 
 
 @dataclass(frozen=True, slots=True)

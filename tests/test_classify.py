@@ -8,7 +8,12 @@ from email.message import Message
 
 import pytest
 
-from bridge.mail.classify import classify_headers, is_list_stamped, is_robot_address
+from bridge.mail.classify import (
+    classify_body,
+    classify_headers,
+    is_list_stamped,
+    is_robot_address,
+)
 from bridge.model import Flag
 
 LIST = {"List-Id": "<solo.lists.example.org>"}
@@ -168,7 +173,6 @@ def test_delay_warning_auto_replied_is_not_out_of_office() -> None:
 @pytest.mark.parametrize(
     "subject",
     [
-        "Out of Office: Re: Question",
         "Out of Office AutoReply: Question",
         "Automatic reply: Question",
         "Auto-Reply: Question",
@@ -176,35 +180,64 @@ def test_delay_warning_auto_replied_is_not_out_of_office() -> None:
         "Abwesenheitsnotiz: Frage",
         "Automatische Antwort: Frage",
         "Réponse automatique : Question",
-        "Absence: Question",
         "Respuesta automática: Pregunta",
-        "Fuera de la oficina: Pregunta",
         "Risposta automatica: Domanda",
-        "Fora do escritório: Pergunta",
         "Resposta automática: Pergunta",
-        "Afwezig: Vraag",
         "Automatisch antwoord: Vraag",
-        "Frånvaro: Fråga",
         "Autosvar: Fråga",
-        "不在: 質問",
         "自動応答: 質問",
         "자동 응답: 질문",
         "[Solo] Automatic reply: Question",
         "[Auto-Reply] Question",
     ],
 )
-def test_out_of_office_subjects(subject: str) -> None:
-    """Autoresponder subjects in many languages, also behind a list tag."""
+def test_auto_reply_subjects_are_machine_evidence_alone(subject: str) -> None:
+    """Prefixes only autoresponders write, in many languages, also behind a list tag."""
     assert Flag.OUT_OF_OFFICE in flags(LIST, subject)
 
 
-@pytest.mark.parametrize(
-    "subject",
-    ["Re: Out of office etiquette for solo librarians?", "Absence of metadata in records"],
-)
-def test_questions_about_absence_are_not_out_of_office(subject: str) -> None:
-    """A person's subject that merely contains the words is not an autoreply."""
+AWAY_SUBJECTS = [
+    "Out of Office: Re: Question", "Absence: Question", "Fuera de la oficina: Pregunta",
+    "Fora do escritório: Pergunta", "Afwezig: Vraag", "Frånvaro: Fråga", "不在: 質問",
+    "Vacation: how do other solo librarians get cover?",
+]
+
+
+@pytest.mark.parametrize("subject", AWAY_SUBJECTS)
+def test_away_words_in_a_subject_alone_are_not_out_of_office(subject: str) -> None:
+    """People write these words too: "Vacation: how do other solo librarians get cover?"."""
     assert Flag.OUT_OF_OFFICE not in flags(LIST, subject)
+
+
+@pytest.mark.parametrize("subject", AWAY_SUBJECTS)
+def test_away_words_with_outlooks_suppress_header_are_out_of_office(subject: str) -> None:
+    got = flags({**LIST, "X-Auto-Response-Suppress": "All"}, subject)
+    assert {Flag.OUT_OF_OFFICE, Flag.AUTOMATED} <= got
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Thank you for your message. I am out of the office until 14 December with limited "
+        "access to email.",
+        "I will be on leave from 3 to 17 March. For urgent matters contact the front desk.",
+        "Ich bin bis 4. Januar nicht im Büro. Ihre Nachricht wird nicht weitergeleitet.",
+        "This is an automatic reply: I'm away from my desk this week.",
+    ],
+)
+def test_away_subject_with_an_auto_reply_body_is_out_of_office(body: str) -> None:
+    assert classify_body("Out of Office: Re: Serials question", body) == {
+        Flag.OUT_OF_OFFICE, Flag.AUTOMATED}
+
+
+def test_a_vacation_question_is_not_out_of_office_whatever_its_body() -> None:
+    body = ("I am going on vacation for two weeks in January and there is nobody to cover the "
+            "desk. How do other solo librarians arrange cover? Do you close the library?")
+    assert classify_body("Vacation: how do other solo librarians get cover?", body) == frozenset()
+    assert classify_body("Out of Office: Re: Question", "x " * 1000 + AWAY_BODY) == frozenset()
+
+
+AWAY_BODY = "I am out of the office until Monday."
 
 
 @pytest.mark.parametrize(
@@ -224,6 +257,70 @@ def test_auto_response_suppress_with_oof_subject_is_automated() -> None:
     """With an autoreply subject, Outlook's suppress header confirms a machine sent it."""
     got = flags({**LIST, "X-Auto-Response-Suppress": "All"}, "Automatic reply: Question")
     assert {Flag.OUT_OF_OFFICE, Flag.AUTOMATED} <= got
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-GitHub-Recipient": "someone", "From": "Ann <ann@example.org>"},
+        {"X-GitLab-Pipeline-Id": "12"},
+        {"X-Gerrit-Change-Id": "I0a1b"},
+        {"X-Bugzilla-Product": "Catalogue"},
+        {"X-JIRA-FingerPrint": "ab12"},
+        {"From": "kernel test robot <lkp@build.example.org>"},
+        {"From": "buildfarm.example.org bot <farm@build.example.org>"},
+        {"From": "<ci_notify@build.example.org>"},
+    ],
+)
+def test_code_hosting_tracker_and_ci_robots_are_automated(headers: dict[str, str]) -> None:
+    assert Flag.AUTOMATED in flags({**LIST, **headers})
+
+
+@pytest.mark.parametrize("name", ["Abbot Okafor", "Ann Talbot", "Robert Botha"])
+def test_people_whose_names_contain_bot_are_not_robots(name: str) -> None:
+    assert flags({**LIST, "From": f"{name} <person@example.org>"}) == frozenset()
+
+
+# --- evidence flags ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "failed"),
+    [
+        ("Authentication-Results", "mx.example.org; spf=pass; dkim=fail header.d=x.example", True),
+        ("ARC-Authentication-Results", "i=1; mx.google.example; dmarc=fail (p=NONE)", True),
+        ("Authentication-Results", "mx.example.org; spf=softfail; dkim=pass; dmarc=pass", False),
+        ("Authentication-Results", "mx.example.org; spf=pass; dkim=pass; dmarc=pass", False),
+    ],
+)
+def test_authentication_failure(header: str, value: str, failed: bool) -> None:
+    assert (Flag.AUTH_FAILED in flags({**LIST, header: value})) is failed
+
+
+def test_the_lists_own_list_unsubscribe_is_not_a_bulk_sender() -> None:
+    headers = {**LIST, "List-Post": "<mailto:solo@lists.example.org>",
+               "List-Unsubscribe": "<mailto:solo-leave@lists.example.org>"}
+    assert flags(headers) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {**LIST, "List-Unsubscribe": "<https://news.pitch.example.com/u?id=7>"},
+        [("List-Id", "<solo.lists.example.org>"),
+         ("List-Unsubscribe", "<mailto:leave@pitch.example.com>"),
+         ("List-Unsubscribe", "<mailto:solo-leave@lists.example.org>")],
+        {"List-Unsubscribe": "<mailto:leave@pitch.example.com>"},
+    ],
+)
+def test_the_senders_own_list_unsubscribe_marks_a_bulk_sender(
+    headers: dict[str, str] | list[tuple[str, str]],
+) -> None:
+    assert Flag.BULK_SENDER in flags(headers)
+
+
+def test_undisclosed_recipients() -> None:
+    assert Flag.UNDISCLOSED in flags({**LIST, "To": "undisclosed-recipients:;"})
 
 
 # --- SPAM -------------------------------------------------------------------------------------

@@ -34,12 +34,15 @@ _ROBOT_LOCAL_AFFIXES = re.compile(
 _BOUNCE_LOCALS = frozenset({"mailer-daemon", "mailerdaemon", "mailer_daemon", "postmaster"})
 # Build and code-review robots that post to developer lists under plain-looking addresses.
 _BOT_LOCALS = frozenset(
-    {"git", "gitbox", "github", "gitlab", "jenkins", "hudson", "buildbot", "jira"}
+    {"git", "gitbox", "github", "gitlab", "jenkins", "hudson", "buildbot", "jira", "bot", "robot",
+     "syzbot", "ci_notify", "ci-notify", "autobuilder"}
 )
-_BOT_HEADERS = (
-    "X-GitHub-Reason", "X-GitHub-Sender", "X-GitLab-Project", "X-Jenkins-Job",
-    "X-JIRA-FingerPrint", "X-Bugzilla-Reason", "X-Gerrit-MessageType",
-)  # fmt: skip
+# Code hosting, review, tracker and CI robots stamp their own headers: X-GitHub-Reason,
+# X-GitLab-Project, X-Gerrit-MessageType, X-JIRA-FingerPrint, X-Bugzilla-Reason, X-Jenkins-Job...
+_BOT_HEADER_PREFIXES = ("x-github-", "x-gitlab-", "x-gerrit-", "x-jira-", "x-bugzilla-", "x-jenkins-")
+# CI and test robots post under a person-like address but say what they are in the name:
+# "kernel test robot", "kernelci.org bot", "CI Bot".
+_ROBOT_NAME = re.compile(r"\b(?:ro)?bot\b", re.I)
 
 
 def _local_part(addr: str) -> str:
@@ -72,21 +75,47 @@ def _first_token(value: str) -> str:
 
 # --- subjects ---------------------------------------------------------------------------------
 
-_OOF_PHRASES = (
-    r"out of (?:the )?office|automatic reply|auto[- ]?reply|autoreply|auto[- ]?response"
-    r"|abwesenheitsnotiz|abwesenheit|automatische antwort|r[ée]ponse automatique|absence|absent"
-    r"|respuesta autom[áa]tica|fuera de la oficina|risposta automatica|fora do escrit[óo]rio"
-    r"|resposta autom[áa]tica|afwezig|automatisch antwoord|fr[åa]nvaro|autosvar|vacation"
-    r"|不在|自動応答|自動返信|自动回复|자동 응답"
+# Words only machines put in front of a subject ("Automatic reply: ..."): evidence on their own.
+_AUTO_REPLY_PHRASES = (
+    r"automatic reply|auto[- ]?reply|autoreply|auto[- ]?response|out of (?:the )?office autoreply"
+    r"|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|respuesta autom[áa]tica"
+    r"|risposta automatica|resposta autom[áa]tica|automatisch antwoord|autosvar"
+    r"|自動応答|自動返信|自动回复|자동 응답"
 )
-# Autoresponders write "Phrase: original subject"; "Out of office etiquette?" asked by a person
-# has no colon. A bare phrase as the whole subject also counts.
-_OOF_SUBJECT = re.compile(
-    rf"(?:{_OOF_PHRASES})(?:\s+(?:autoreply|auto-reply|reply|notice|message|notification))?"
-    r"\s*(?:[:：].*|\(.*\)|)",
-    re.I | re.S,
+# Words a person also writes ("Vacation: how do other solo librarians get cover?"): an
+# out-of-office only with machine evidence besides (headers, or a known auto-reply body).
+_AWAY_PHRASES = (
+    r"out of (?:the )?office|abwesenheit|absence|absent|fuera de la oficina"
+    r"|fora do escrit[óo]rio|afwezig|fr[åa]nvaro|vacation|holiday|不在"
 )
-_OOF_TAG = re.compile(rf"(?:{_OOF_PHRASES})", re.I)
+
+
+def _subject_pattern(phrases: str) -> re.Pattern[str]:
+    # Autoresponders write "Phrase: original subject"; a bare phrase as the whole subject too.
+    return re.compile(
+        rf"(?:{phrases})(?:\s+(?:autoreply|auto-reply|reply|notice|message|notification))?"
+        r"\s*(?:[:：].*|\(.*\)|)",
+        re.I | re.S,
+    )
+
+
+_AUTO_REPLY_SUBJECT, _AWAY_SUBJECT = _subject_pattern(_AUTO_REPLY_PHRASES), _subject_pattern(_AWAY_PHRASES)
+_AUTO_REPLY_TAG = re.compile(rf"(?:{_AUTO_REPLY_PHRASES})", re.I)
+_AWAY_TAG = re.compile(rf"(?:{_AWAY_PHRASES})", re.I)
+# What vacation responders say, in the first lines of a short body.
+_AUTO_REPLY_BODY = re.compile(
+    r"\bI(?:'m| am) (?:currently |now )?(?:out of (?:the )?office|away from (?:the|my) (?:office|desk)"
+    r"|on (?:annual |parental |sick |maternity )?leave|on (?:vacation|holiday))\b"
+    r"|\bI will be (?:out of (?:the )?office|away|on (?:leave|vacation|holiday))"
+    r" (?:from|until|till|through)\b"
+    r"|\b(?:limited|no) access to (?:my )?e-?mail\b"
+    r"|\bthis is an automat(?:ic|ed) (?:reply|response|message)\b"
+    r"|\bich bin (?:bis|vom|ab)\b.{0,60}\b(?:nicht im b[üu]ro|abwesend|im urlaub)\b"
+    r"|\bje suis absente?\b|\bestoy fuera de la oficina\b|\bsono fuori (?:sede|ufficio)\b"
+    r"|\bestou fora do escrit[óo]rio\b|\bik ben (?:afwezig|met vakantie)\b",
+    re.I,
+)
+AUTO_REPLY_BODY_CHARS = 1500  # vacation notices are short; a long body is a person writing
 _BOUNCE_SUBJECT = re.compile(
     r"(?:undelivered mail returned to sender|delivery status notification\s*\((?:failure|delay)\)"
     r"|mail delivery failed\s*:|returned mail\s*:|undeliverable\s*:|undelivered mail\s*:"
@@ -100,11 +129,33 @@ _SPAM_SUBJECT = re.compile(r"\[\s*spam\s*\]|\*{3,}\s*spam\s*\*{3,}|\{\s*spam\??\
 _BOT_TAGS = frozenset({"github", "jira", "jenkins", "gitlab", "ci", "buildbot"})
 
 
-def _is_oof_subject(subject: str) -> bool:
+def _subject_says(subject: str, tag: re.Pattern[str], pattern: re.Pattern[str]) -> bool:
     tags, rest = split_subject_tags(subject)
-    if any(_OOF_TAG.fullmatch(tag) for tag in tags):
+    if any(tag.fullmatch(t) for t in tags):
         return True
-    return _OOF_SUBJECT.fullmatch(rest) is not None
+    return pattern.fullmatch(rest) is not None
+
+
+def _is_auto_reply_subject(subject: str) -> bool:
+    """ "Automatic reply: ...", "[Auto-Reply] ...": only a machine writes that."""
+    return _subject_says(subject, _AUTO_REPLY_TAG, _AUTO_REPLY_SUBJECT)
+
+
+def is_away_subject(subject: str) -> bool:
+    """ "Out of Office: ...", "Vacation: ...": an auto-reply's shape, but people write it too."""
+    return _subject_says(subject, _AWAY_TAG, _AWAY_SUBJECT)
+
+
+def is_auto_reply_body(body: str) -> bool:
+    """A short body that says what vacation responders say ("I am out of the office until...")."""
+    return len(body) <= AUTO_REPLY_BODY_CHARS and _AUTO_REPLY_BODY.search(body) is not None
+
+
+def classify_body(subject: str, body: str) -> frozenset[Flag]:
+    """Flags only the body can give: an "Out of Office: ..." subject with an auto-reply's body."""
+    if is_away_subject(subject) and is_auto_reply_body(body):
+        return frozenset({Flag.OUT_OF_OFFICE, Flag.AUTOMATED})
+    return frozenset()
 
 
 def _is_bounce_subject(subject: str) -> bool:
@@ -130,9 +181,14 @@ def _automated_by_headers(headers: HeaderLookup, list_stamped: bool) -> bool:
     counted = {"auto_reply"} if list_stamped else {"junk", "auto_reply", "bulk"}
     if any(_first_token(v) in counted for v in _values(headers, "Precedence")):
         return True
-    if any(_values(headers, name) for name in _BOT_HEADERS):
+    if _has_bot_header(headers):
         return True
     return not list_stamped and any(v.strip("<> ") == "" for v in _values(headers, "Return-Path"))
+
+
+def _has_bot_header(headers: HeaderLookup) -> bool:
+    names = headers.keys() if callable(getattr(headers, "keys", None)) else []  # type: ignore[attr-defined]
+    return any(str(name).lower().startswith(_BOT_HEADER_PREFIXES) for name in names)
 
 
 def _is_auto_reply(headers: HeaderLookup) -> bool:
@@ -187,6 +243,8 @@ def _is_bot_sender(headers: HeaderLookup, subject: str) -> bool:
     froms = _from_addresses(headers)
     if any(is_robot_address(a) or _local_part(a) in _BOT_LOCALS for a in froms):
         return True
+    if any(_ROBOT_NAME.search(parse_address(a)[0]) for a in froms):
+        return True
     tags = split_subject_tags(subject)[0]
     return bool(tags) and tags[0].lower() in _BOT_TAGS
 
@@ -208,7 +266,10 @@ def classify_headers(
     if any(_is_bounce_sender(a) for a in froms):
         flags |= {Flag.BOUNCE, Flag.AUTOMATED}
     auto_reply = _is_auto_reply(headers)
-    oof_subject = _is_oof_subject(subject)
+    # A machine's prefix is evidence alone; "Out of Office:"/"Vacation:" only with Outlook's
+    # suppress header (or, in classify_body, an auto-reply's body): people write those words too.
+    oof_subject = _is_auto_reply_subject(subject) or (
+        is_away_subject(subject) and _suppresses_oof(headers))
     # MTAs mark delay warnings "Auto-Submitted: auto-replied" too: a bounce is not a vacation.
     if oof_subject or (auto_reply and Flag.BOUNCE not in flags):
         flags.add(Flag.OUT_OF_OFFICE)
@@ -220,4 +281,56 @@ def classify_headers(
         flags.add(Flag.SPAM)
     if _is_no_archive(headers):
         flags.add(Flag.NO_ARCHIVE)
-    return frozenset(flags)
+    return frozenset(flags | _evidence_flags(headers, stamped))
+
+
+# --- evidence flags (weighed in bridge.decide.evidence, never decisive alone) ----------------
+
+_AUTH_FAIL = re.compile(r"\b(?:spf|dkim|dmarc)\s*=\s*fail\b", re.I)
+_HOSTS = re.compile(r"(?:https?://|mailto:[^@>\s]*@)([\w.-]+)", re.I)
+_LIST_HOST_HEADERS = ("List-Id", "List-Post", "List-Help", "List-Archive", "List-Subscribe")
+
+
+def _auth_failed(headers: HeaderLookup) -> bool:
+    """SPF, DKIM or DMARC "fail" where the receiving server recorded it (softfail is not)."""
+    results = (*_values(headers, "Authentication-Results"),
+               *_values(headers, "ARC-Authentication-Results"))
+    return any(_AUTH_FAIL.search(value) for value in results)
+
+
+def _base_domain(host: str) -> str:
+    return ".".join(host.lower().rstrip(".").split(".")[-2:])
+
+
+def _list_domains(headers: HeaderLookup) -> set[str]:
+    found: set[str] = set()
+    for name in _LIST_HOST_HEADERS:
+        for value in _values(headers, name):
+            found |= {_base_domain(h) for h in _HOSTS.findall(value)}
+            if name == "List-Id" and "<" in value:  # <list.example.org>
+                found.add(_base_domain(value.rsplit("<", 1)[1].split(">")[0]))
+    return found
+
+
+def _own_unsubscribe(headers: HeaderLookup, list_stamped: bool) -> bool:
+    """A List-Unsubscribe the list did not add: the sender's newsletter or mailing software."""
+    values = _values(headers, "List-Unsubscribe")
+    if not values:
+        return False
+    if not list_stamped or len(values) > 1:
+        return True
+    hosts = {_base_domain(h) for h in _HOSTS.findall(values[0])}
+    return bool(hosts - _list_domains(headers))
+
+
+def _undisclosed(headers: HeaderLookup) -> bool:
+    return any("undisclosed" in v.lower() for v in _values(headers, "To"))
+
+
+def _evidence_flags(headers: HeaderLookup, list_stamped: bool) -> set[Flag]:
+    found = {Flag.AUTH_FAILED} if _auth_failed(headers) else set()
+    if _own_unsubscribe(headers, list_stamped):
+        found.add(Flag.BULK_SENDER)
+    if _undisclosed(headers):
+        found.add(Flag.UNDISCLOSED)
+    return found

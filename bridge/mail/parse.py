@@ -20,7 +20,7 @@ import mailparser
 import structlog
 
 from bridge.mail import headers as h
-from bridge.mail.classify import classify_headers
+from bridge.mail.classify import classify_body, classify_headers
 from bridge.mail.clean import clean_body, html_to_text, normalise_subject
 from bridge.mail.echo import EchoSettings, is_our_relay
 from bridge.mail.headerblock import HeaderMap, parse_header_block, split_header_block
@@ -124,6 +124,8 @@ def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) 
     if options.echo is not None and is_our_relay(msg, (), options.echo):
         flags.add(Flag.OURS)
     text, body_error = _body(raw, options, date)
+    if text is not None:
+        flags |= classify_body(subject, text)
     return Mail(
         message_id=message_id,
         subject=subject,
