@@ -7,12 +7,14 @@ import json
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from bridge.adapters.archive import read_mbox
 from bridge.config.settings import Config
+from bridge.decide.history import History
 from bridge.decide.planner import Drafter, Plan, due_at_of, plan_threads, replay_thread
 from bridge.service.ingest_policy import build_ingest_policy, relay_echo
 from bridge.stages.ingest import ingest_archive
@@ -27,8 +29,9 @@ def preview_plans(mailstore: MailStore, config: Config, now: datetime) -> list[P
     return plan_threads(threads, now, config.matcher, drafter, posted_roots(mailstore.store))
 
 
-def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
-    """Ingest the archive into a scratch store, then replay every thread up to its last date."""
+@contextmanager
+def scratch_archive(mbox: str, config: Config) -> Iterator[MailStore]:
+    """The archive ingested (bodies and all) into a scratch store that is gone afterwards."""
     with tempfile.TemporaryDirectory(prefix="listserv-bridge-backtest-") as scratch:
         store = Store.open(Path(scratch) / "backtest.sqlite3")
         try:
@@ -36,15 +39,22 @@ def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
             echo = relay_echo(config, store, strict=False)
             policy = build_ingest_policy(config, echo, body_since=None)
             ingest_archive(mailstore, read_mbox(mbox), policy)
-            row = store.conn.execute("SELECT MAX(last_date) FROM threads").fetchone()
-            if row[0] is None:
-                return
-            end = from_epoch(int(row[0]))
-            drafter = Drafter(config.compose, config.links, mailstore.author_names())
-            for thread in mailstore.threads():
-                yield replay_thread(thread, end, config.matcher, drafter)
+            yield mailstore
         finally:
             store.close()
+
+
+def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
+    """Ingest the archive into a scratch store, then replay every thread up to its last date."""
+    with scratch_archive(mbox, config) as mailstore:
+        row = mailstore.store.conn.execute("SELECT MAX(last_date) FROM threads").fetchone()
+        if row[0] is None:
+            return
+        end = from_epoch(int(row[0]))
+        drafter = Drafter(config.compose, config.links, mailstore.author_names())
+        history = History(mailstore.threads())
+        for thread in mailstore.threads():
+            yield replay_thread(thread, end, config.matcher, drafter, history)
 
 
 def plan_json(plan: Plan, config: Config) -> str:

@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 
-from bridge.decide import rules
+from bridge.decide import evidence, rules
+from bridge.decide.history import NO_CONTEXT, Context
+from bridge.decide.signals import compile_any
 from bridge.durations import add_business_time, format_duration
 from bridge.model import Author, Flag, Mail, ThreadView
 
@@ -68,23 +70,26 @@ class Decision:
 
 @dataclass(frozen=True)
 class _Compiled:
-    request_rules: tuple[rules.RequestRule, ...]
+    vetoes: tuple[rules.RequestRule, ...]
+    problem: re.Pattern[str]
     closing_body: tuple[re.Pattern[str], ...]
     content_free: re.Pattern[str]
 
 
 @lru_cache(maxsize=16)
 def _compiled(settings: MatcherSettings) -> _Compiled:
-    request_rules: tuple[rules.RequestRule, ...] = (
+    vetoes: tuple[rules.RequestRule, ...] = (
         rules.flag_rule,
         rules.orphan_reply_rule,
         rules.subject_rule(settings.not_request_subject),
         rules.body_rule(settings.not_request_body),
-        rules.evidence_rule(settings.request_evidence),
     )
     free = "|".join(f"(?:{p})" for p in settings.content_free) or r"(?!)"
+    for pattern in settings.request_evidence:
+        rules.compile_pattern(pattern, "request_evidence")
     return _Compiled(
-        request_rules=request_rules,
+        vetoes=vetoes,
+        problem=compile_any(settings.request_evidence),
         closing_body=tuple(rules.compile_pattern(p, "closing_body") for p in settings.closing_body),
         content_free=rules.compile_pattern(free, "content_free"),
     )
@@ -104,13 +109,38 @@ def check_settings(settings: MatcherSettings) -> list[str]:
     return problems
 
 
-def classify_request(root: Mail, settings: MatcherSettings) -> tuple[bool, str]:
-    """Is this root a request for help? Returns the verdict and the reason for it."""
-    for rule in _compiled(settings).request_rules:
-        verdict = rule(root)
-        if verdict is not None:
-            return verdict
-    raise AssertionError("unreachable: the evidence rule always decides")
+def judge(
+    root: Mail, settings: MatcherSettings, context: Context = NO_CONTEXT
+) -> tuple[evidence.Judgement, str]:
+    """Weigh the evidence that `root` is a person asking the list for help: the judgement
+    (post / hold / skip, with the rules that fired) and a short reason."""
+    compiled = _compiled(settings)
+    for veto in compiled.vetoes:
+        found = veto(root)
+        if found is not None:
+            return evidence.weigh([found[0]]), found[1]
+    if context.repost_of:
+        return evidence.weigh(["REPOST"]), f"repost of {context.repost_of}: same sender, same text"
+    judgement = evidence.weigh(evidence.collect(root, context, compiled.problem))
+    return judgement, _reason(root, judgement)
+
+
+def _reason(root: Mail, judgement: evidence.Judgement) -> str:
+    if judgement.outcome != "skip":
+        return f"request: score {judgement.score:g}"
+    if not any(evidence.weight_of(n) > 0 for n in judgement.fired):
+        if root.body is None:
+            return "not parsed: the subject shows no request"
+        return "no question or request for help found"
+    return f"not a clear request: score {judgement.score:g} < {evidence.HOLD_AT:g}"
+
+
+def classify_request(
+    root: Mail, settings: MatcherSettings, context: Context = NO_CONTEXT
+) -> tuple[bool, str]:
+    """Is this root (perhaps) a request for help? The verdict and the reason for it."""
+    judgement, reason = judge(root, settings, context)
+    return judgement.outcome != "skip", reason
 
 
 def same_person(a: Author, b: Author) -> bool:
@@ -228,13 +258,14 @@ def _answer_reason(thread: ThreadView, settings: MatcherSettings) -> str | None:
 
 
 def decide(
-    thread: ThreadView, now: datetime, settings: MatcherSettings, posted: AbstractSet[str]
+    thread: ThreadView, now: datetime, settings: MatcherSettings, posted: AbstractSet[str],
+    context: Context = NO_CONTEXT,
 ) -> Decision:
     """Decide one thread; the checks run cheapest and most final first."""
     root = thread.root
 
-    def skip(reason: str) -> Decision:
-        return Decision(root.message_id, False, reason)
+    def skip(reason: str, found: tuple[str, ...] = ()) -> Decision:
+        return Decision(root.message_id, False, reason, evidence=found)
 
     if root.message_id in posted:
         return skip("already posted")
@@ -246,24 +277,22 @@ def decide(
     age = now - root.date
     if age > settings.max_age:
         return skip(f"too old: {format_duration(age)} > {format_duration(settings.max_age)}")
-    for reason in (
-        opt_out_reason(thread, settings),
-        _request_veto(root, settings),
-        closing_reason(thread, settings),
-        _answer_reason(thread, settings),
-    ):
+    opt_out = opt_out_reason(thread, settings)
+    if opt_out:
+        return skip(opt_out)
+    judgement, why = judge(root, settings, context)
+    found = judgement.evidence
+    if judgement.outcome == "skip":
+        return skip(why, found)
+    for reason in (closing_reason(thread, settings), _answer_reason(thread, settings)):
         if reason:
-            return skip(reason)
+            return skip(reason, found)
     due_at = due_time(root, settings)
     if due_at - root.date > settings.max_age:
-        return skip("too old by the time it would be due")
+        return skip("too old by the time it would be due", found)
+    outcome: Outcome = "post" if judgement.outcome == "post" else "hold"
     if due_at <= now:
-        return Decision(root.message_id, True, f"unanswered for {format_duration(age)}", due_at)
-    return Decision(
-        root.message_id, False, f"waiting: due in {format_duration(due_at - now)}", due_at
-    )
-
-
-def _request_veto(root: Mail, settings: MatcherSettings) -> str | None:
-    is_request, reason = classify_request(root, settings)
-    return None if is_request else reason
+        return Decision(root.message_id, True, f"unanswered for {format_duration(age)}", due_at,
+                        outcome, found)
+    return Decision(root.message_id, False, f"waiting: due in {format_duration(due_at - now)}",
+                    due_at, outcome, found)

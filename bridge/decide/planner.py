@@ -14,6 +14,7 @@ import jinja2
 
 from bridge.compose.links import LinkSettings, thread_link
 from bridge.compose.post import ComposeSettings, Draft, compose_post, make_template_env
+from bridge.decide.history import History
 from bridge.decide.matcher import Decision, MatcherSettings, Outcome, decide, due_time
 from bridge.durations import format_duration
 from bridge.mail.threading import pick_root
@@ -78,9 +79,10 @@ class Drafter:
 
 def plan_thread(
     thread: ThreadView, now: datetime, matcher: MatcherSettings, drafter: Drafter,
-    posted: AbstractSet[str] = frozenset(),
+    posted: AbstractSet[str] = frozenset(), history: History | None = None,
 ) -> Plan:
-    decision = decide(thread, now, matcher, posted)
+    context = (history or History([thread])).context(thread.root)
+    decision = decide(thread, now, matcher, posted, context)
     if not (decision.due or decision.waiting):
         return Plan(thread, decision, None, decision.reason, now)
     draft, why = drafter.draft(thread.root)
@@ -89,10 +91,15 @@ def plan_thread(
 
 def plan_threads(
     threads: Iterable[ThreadView], now: datetime, matcher: MatcherSettings, drafter: Drafter,
-    posted: AbstractSet[str] = frozenset(),
+    posted: AbstractSet[str] = frozenset(), history: History | None = None,
 ) -> list[Plan]:
-    """Plans for every thread: due, held, waiting, skipped; each oldest due time first."""
-    plans = [plan_thread(t, now, matcher, drafter, posted) for t in threads]
+    """Plans for every thread: due, held, waiting, skipped; each oldest due time first.
+
+    `history` is what the list's past says about each root (languages, senders, reposts);
+    without it, the threads given are the history."""
+    threads = list(threads)
+    history = history or History(threads)
+    plans = [plan_thread(t, now, matcher, drafter, posted, history) for t in threads]
 
     def order(p: Plan) -> tuple[int, datetime, str]:
         rank = 0 if p.due else 1 if p.held else 2 if p.waiting else 3
@@ -111,7 +118,8 @@ def view_at(thread: ThreadView, when: datetime) -> ThreadView | None:
 
 
 def replay_thread(
-    thread: ThreadView, end: datetime, matcher: MatcherSettings, drafter: Drafter
+    thread: ThreadView, end: datetime, matcher: MatcherSettings, drafter: Drafter,
+    history: History | None = None,
 ) -> Plan:
     """Walk a simulated clock through one thread's life up to `end` (the archive's last date).
 
@@ -125,7 +133,7 @@ def replay_thread(
         view = view_at(thread, now)
         if view is None:
             break
-        plan = plan_thread(view, now, matcher, drafter)
+        plan = plan_thread(view, now, matcher, drafter, history=history)
         if plan.due or plan.held or not plan.decision.waiting or plan.decision.due_at is None:
             return plan
         if plan.decision.due_at > end:

@@ -38,7 +38,7 @@ BODY_HEAD_CHARS, BODY_TAIL_CHARS = 4000, 2000
 # announcements and spam ask rhetorical questions too. Keep library vocabulary in mind:
 # "interlibrary loan", "donations", "catalogue" are everyday questions on a librarians' list.
 NOT_REQUEST_SUBJECT: PatternTable = (
-    ("patch", (r"\[[^\]]*\b(?:patch|pull|git pull|rfc)\b[^\]]*\]",)),
+    ("patch", (r"\[[^\]]*\b(?:patch(?:v?\d+)?|pull|git pull|rfc)\b[^\]]*\]",)),
     ("phishing", (
         r"\bmailbox\b.*\b(?:full|quota|shutdown|storage|deactivat\w*)\b",
         r"\bstorage (?:limit|quota|full)\b",
@@ -121,6 +121,8 @@ NOT_REQUEST_SUBJECT: PatternTable = (
 # Strong phrases in the body of a non-request. Bodies of real questions mention releases and
 # conferences in passing, so these are whole phrases, never single words.
 NOT_REQUEST_BODY: PatternTable = (
+    # git format-patch mail, whatever its subject tag ("[net]", "[-next]"): a sign-off and a diff
+    ("patch", (r"(?ms)^signed-off-by: [^\n]+<[^\n]+>$.*^(?:diff --git|---$|\+\+\+ |@@ )",)),
     ("call for papers", (
         r"\bcall for (?:papers|proposals|participation|contributions|abstracts|submissions)\b",
         r"\bsubmission deadline\b",
@@ -170,25 +172,22 @@ NOT_REQUEST_BODY: PatternTable = (
 )
 
 # Signs of a request for help, in subject or body. Only consulted once no rule above vetoed.
+# A problem or a plea for help in words (evidence PROBLEM_STATEMENT): weak alone, since ads,
+# changelogs and newsletters use them too. Questions and requests are found by bridge.decide.evidence.
 REQUEST_EVIDENCE: tuple[str, ...] = (
-    r"[?？](?=[\s\"'”’»)\]]|$)|¿",  # a question mark ending a sentence, not a URL's "?id="
     r"\bhelp\b", r"\bproblems?\b", r"\berrors?\b",
     # "issue" alone is also a newsletter's or a journal's issue
     r"\bissues? (?:with|when|while|after|in|on)\b", r"\b(?:an|this|same|having|had|have) issues?\b",
     r"\bfail(?:s|ed|ure|ing)?\b",
     r"\bunable\b", r"\bcan'?t\b", r"\bcannot\b", r"\bcouldn'?t\b", r"\bdoesn'?t work",
-    r"\bnot working\b", r"\bwon'?t\b", r"\bhow (?:do|does|can|could|should|would|to)\b",
-    r"\b(?:any|some) (?:ideas?|advice|suggestions?|recommendations?|thoughts|pointers|tips"
-    r"|experience|help)\b",
-    r"\b(?:does|has|did|is) (?:anyone|anybody)\b", r"\bis (?:there|it possible)\b",
-    r"\blooking for\b", r"\bwondering\b", r"\btrouble\b", r"\brecommend", r"\badvice\b",
-    r"\bquestion\b", r"\bstuck\b", r"\bclarification\b", r"\bunderflow|overflow|underrun|overrun",
-    r"\bhilfe\b", r"\bfrage\b", r"\bfehler\b", r"\bfunktioniert nicht\b", r"\bayuda\b",
-    r"\bpregunta\b", r"\bno funciona\b", r"\baide\b", r"\bprobl[eè]me\b", r"\berreur\b",
-    r"\bne fonctionne pas\b", r"\baiuto\b", r"\bdomanda\b", r"\berrore\b", r"\bnon funziona\b",
-    r"\bpomocy?\b", r"\bpytanie\b", r"\bbłąd\b", r"\bnie działa\b", r"\bhulp\b", r"\bvraag\b",
-    r"\bprobleem\b", r"\bwerkt niet\b", r"\bajuda\b", r"\bpergunta\b", r"\bnão funciona\b",
-    r"質問", r"教えて", r"助けて", r"できません", r"エラー", r"请问", r"帮助", r"错误",
+    r"\bnot working\b", r"\bwon'?t\b", r"\btrouble\b", r"\bstuck\b",
+    r"\bunderflow|overflow|underrun|overrun",
+    r"\bhilfe\b", r"\bfehler\b", r"\bfunktioniert nicht\b", r"\bayuda\b",
+    r"\bno funciona\b", r"\baide\b", r"\bprobl[eè]me\b", r"\berreur\b",
+    r"\bne fonctionne pas\b", r"\baiuto\b", r"\berrore\b", r"\bnon funziona\b",
+    r"\bpomocy?\b", r"\bbłąd\b", r"\bnie działa\b", r"\bhulp\b",
+    r"\bprobleem\b", r"\bwerkt niet\b", r"\bajuda\b", r"\bnão funciona\b",
+    r"助けて", r"できません", r"エラー", r"帮助", r"错误",
 )
 
 # Whole replies that add nothing: every sentence of the reply must match one of these.
@@ -225,10 +224,19 @@ OPT_IN_TAGS: tuple[str, ...] = ("[tweet]", "[share]")
 # fmt: on
 
 
-# --- rules: small named functions built once from tables; each returns a verdict or None ---
+# --- vetoes: small named functions built once from tables; each returns a veto or None ---
 
-Verdict = tuple[bool, str]
-RequestRule = Callable[[Mail], Verdict | None]
+Veto = tuple[str, str]  # (rule name, reason): decisive evidence against a request
+RequestRule = Callable[[Mail], Veto | None]
+FLAG_RULES: dict[Flag, str] = {
+    Flag.SPAM: "LIST_SPAM_FLAG", Flag.BOUNCE: "BOUNCE", Flag.OUT_OF_OFFICE: "OUT_OF_OFFICE",
+    Flag.AUTOMATED: "MACHINE_MAIL",
+}
+
+
+def rule_name(where: str, category: str) -> str:
+    """ "subject", "job ad" -> "SUBJECT_JOB_AD"."""
+    return f"{where}_{re.sub(r'[^A-Za-z0-9]+', '_', category).strip('_')}".upper()
 
 
 CompiledTable = tuple[tuple[str, re.Pattern[str]], ...]
@@ -265,25 +273,25 @@ def scan_text(body: str) -> str:
     return body[:BODY_HEAD_CHARS] + "\n" + body[-BODY_TAIL_CHARS:]
 
 
-def orphan_reply_rule(mail: Mail) -> Verdict | None:
+def orphan_reply_rule(mail: Mail) -> Veto | None:
     """A "Re:" root, or one naming a parent we never saw, continues an older thread."""
     if mail.is_reply_subject or mail.in_reply_to:
-        return False, "a reply to a message we never saw"
+        return "ORPHAN_REPLY", "a reply to a message we never saw"
     return None
 
 
-def flag_rule(mail: Mail) -> Verdict | None:
+def flag_rule(mail: Mail) -> Veto | None:
     """Spam, bounces, out-of-office and other automated mail are never requests."""
-    return next(((False, why) for flag, why in AUTOMATIC_FLAGS if flag in mail.flags), None)
+    return next(((FLAG_RULES[f], why) for f, why in AUTOMATIC_FLAGS if f in mail.flags), None)
 
 
 def subject_rule(table: PatternTable) -> RequestRule:
     compiled = compile_table(table, "not_request_subject")
 
-    def not_request_subject(mail: Mail) -> Verdict | None:
+    def not_request_subject(mail: Mail) -> Veto | None:
         """Announcements, job ads, phishing... recognised by their subject."""
         hit = search_table(compiled, mail.subject)
-        return (False, f"{hit[0]}: subject matches '{hit[1]}'") if hit else None
+        return (rule_name("subject", hit[0]), f"{hit[0]}: subject matches '{hit[1]}'") if hit else None
 
     return not_request_subject
 
@@ -291,26 +299,9 @@ def subject_rule(table: PatternTable) -> RequestRule:
 def body_rule(table: PatternTable) -> RequestRule:
     compiled = compile_table(table, "not_request_body")
 
-    def not_request_body(mail: Mail) -> Verdict | None:
+    def not_request_body(mail: Mail) -> Veto | None:
         """The same, by strong phrases in the opening of the body."""
         hit = search_table(compiled, scan_text(mail.body or ""))
-        return (False, f"{hit[0]}: body matches '{hit[1]}'") if hit else None
+        return (rule_name("body", hit[0]), f"{hit[0]}: body matches '{hit[1]}'") if hit else None
 
     return not_request_body
-
-
-def evidence_rule(patterns: tuple[str, ...]) -> RequestRule:
-    compiled = compile_table((("request", patterns),), "request_evidence")
-
-    def request_evidence(mail: Mail) -> Verdict:
-        """A question mark or help wording; an unparsed body leaves only the subject to judge."""
-        if search_table(compiled, mail.subject):
-            return True, "request: the subject asks"
-        if mail.body is None:
-            return False, "not parsed: the subject shows no request"
-        hit = search_table(compiled, scan_text(mail.body))
-        if hit:
-            return True, f"request: body matches '{hit[1]}'"
-        return False, "no question or request for help found"
-
-    return request_evidence
