@@ -82,8 +82,8 @@ def count(score: Score, mid: str, outcome: str, label: tuple[str, str], text: st
 
 def judgement_view(path: str, labels: dict[str, tuple[str, str]], config: Config) -> Score:
     score = Score()
-    drafter = Drafter(config.compose, config.links)
     with scratch_archive(path, config) as mailstore:
+        drafter = Drafter(config.compose, config.links, mailstore.author_names())
         threads = list(mailstore.threads())
         history = History(threads)
         for thread in threads:

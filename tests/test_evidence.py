@@ -74,8 +74,10 @@ def test_a_question_in_the_askers_own_words(body: str) -> None:
     "How to use?\n\n1. Open the admin page.\n2. Click Import.\n3. Pick the file.",
     "Here is my setup:\n    if (x == null) { return y ? a : b; }\n    log_level = debug",
     "[2026-03-01 10:22:13] GET /search?q=serials 200\n[2026-03-01 10:22:14] GET /item?id=7 404",
+    "< HTTP/1.1 400 Bad Request?\n<title>Why 400?</title>\n* Closing connection #0 ?",
 ])
 def test_no_question_in_urls_headings_code_or_logs(body: str) -> None:
+    # (also a curl -v trace: "< HTTP/1.1 400" and "* Closing connection" are machine lines)
     assert "QUESTION_SENTENCE" not in fired(mail("Notes", body))
 
 
@@ -89,6 +91,16 @@ def test_no_question_in_urls_headings_code_or_logs(body: str) -> None:
 ])
 def test_a_request_without_a_question_mark(body: str) -> None:
     assert "REQUEST_PHRASE" in fired(mail("Serials", body))
+
+
+@pytest.mark.parametrize("body", [
+    "For example:\n\n<Proxy balancer://app/>\nMember http://10.0.0.1/\n</Proxy>\n\nPlease teach me.",
+    "Looking into whether this is a bug or expected behaviour since the upgrade.",
+    "I'd like to understand the expected behaviour when a member is slow.",
+    "Requesting your help in resolving this.",
+])
+def test_more_requests_without_a_question_mark(body: str) -> None:
+    assert "REQUEST_PHRASE" in fired(mail("Proxy members", body))
 
 
 def test_a_job_ads_we_are_looking_for_is_not_a_request() -> None:
@@ -115,8 +127,10 @@ def test_the_subject_asks(subject: str) -> None:
     assert "SUBJECT_ASKS" in fired(mail(subject, "Details below."))
 
 
-def test_thanks_in_advance_and_greeting_the_list() -> None:
-    got = fired(mail("Koha", "Hi all,\n\nOur notices stopped.\n\nThanks in advance,\nRosa"))
+@pytest.mark.parametrize("closing", ["Thanks in advance,", "thx in advance", "TIA", "We would "
+                                     "really appreciate any help.", "Any help is appreciated."])
+def test_thanks_in_advance_and_greeting_the_list(closing: str) -> None:
+    got = fired(mail("Koha", f"Hi all,\n\nOur notices stopped.\n\n{closing}\nRosa"))
     assert {"THANKS_IN_ADVANCE", "GREETS_THE_LIST"} <= got
 
 
@@ -155,6 +169,8 @@ def test_header_evidence(flag: Flag, rule: str) -> None:
     ("SEO", "Get your website on the first page of Google with our SEO and backlinks."),
     ("SCAM", "I am the beneficiary of an inheritance of 8 million dollars. Can we talk?"),
     ("WAREZ", "Cataloguing Suite 9 keygen free download full version"),
+    ("WAREZ", "Shelf Planner V16 Download"),
+    ("SHORT_LINK", "All the details: https://bit.ly/3xYzAbC"),
     ("SHOUTING", "URGENT REQUIREMENT FOR CATALOGUERS SEND PROFILE NOW"),
     ("EMOJI", "Big news 🎉🎉 for every library 📚🚀"),
 ])
@@ -211,6 +227,12 @@ def test_history_sees_languages_senders_pitches_and_reposts_only_before_the_root
     assert history.context(again).repost_of == first.message_id
     assert history.context(first).repost_of is None  # the future is not seen
     assert history.context(reworded).same_pitch == 2
+    # after 24 messages the seller, never in a conversation, is still a newcomer; members are not
+    extra = [mail(f"Q{i}", "Which shelving?", author=members[0], hours=50 + i) for i in range(8)]
+    late = History([*threads, *(ThreadView(300 + i, m, (m,)) for i, m in enumerate(extra))])
+    probe = replace(reworded, date=T0 + timedelta(days=5))
+    assert late.context(probe).first_time_sender is True
+    assert late.context(replace(probe, author=members[3])).first_time_sender is False
 
 
 def test_a_word_for_word_repost_is_the_same_question() -> None:

@@ -88,6 +88,24 @@ def test_a_question_is_posted_once_when_due_and_the_wake_time_says_when(tmp_path
     assert len(publisher.posts) == 1 and "#sololibrarians" in publisher.posts[0]
 
 
+def test_a_word_for_word_repost_in_a_new_thread_is_not_posted_again(tmp_path: Path) -> None:
+    """One question, one post: the daemon plans only the new thread, yet sees the first one."""
+    bridge, mailbox, publisher = make_bridge(tmp_path)
+    first = question(1, T0)
+    mailbox.delivered.append(first)
+    bridge.cycle(T0 + timedelta(minutes=11))
+    assert len(publisher.posts) == 1
+    later = T0 + timedelta(days=20)  # beyond the subject window: a thread of its own
+    repost = (first.replace(b"<p1@example.org>", b"<p1-again@example.org>")
+              .replace(format_datetime(T0).encode(), format_datetime(later).encode())
+              .replace(mailman_hash("p1@example.org").encode(),
+                       mailman_hash("p1-again@example.org").encode()))
+    mailbox.delivered.append(repost)
+    bridge.cycle(later + timedelta(minutes=1))
+    assert bridge.cycle(later + timedelta(hours=1)).published == 0
+    assert len(publisher.posts) == 1
+
+
 def test_an_idle_cycle_plans_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bridge, mailbox, _ = make_bridge(tmp_path)
     mailbox.delivered.append(question(1, T0))

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from bridge.adapters.archive import read_mbox
 from bridge.config.settings import Config
+from bridge.decide.history import WINDOW as HISTORY_WINDOW
 from bridge.decide.history import History
 from bridge.decide.planner import Drafter, Plan, due_at_of, plan_threads, replay_thread
 from bridge.service.ingest_policy import build_ingest_policy, relay_echo
@@ -26,7 +27,9 @@ from bridge.store.posts import posted_roots
 def preview_plans(mailstore: MailStore, config: Config, now: datetime) -> list[Plan]:
     threads = mailstore.threads(active_since=now - config.matcher.max_age)
     drafter = Drafter(config.compose, config.links, mailstore.author_names())
-    return plan_threads(threads, now, config.matcher, drafter, posted_roots(mailstore.store))
+    history = History(mailstore.threads(active_since=now - HISTORY_WINDOW))
+    return plan_threads(threads, now, config.matcher, drafter, posted_roots(mailstore.store),
+                        history)
 
 
 @contextmanager

@@ -50,7 +50,8 @@ RULES: dict[str, tuple[float, str]] = {
     "SHOUTING": (-1.5, "mostly capital letters"),
     "EMOJI": (-1.0, "three or more emoji"),
     "FOREIGN_LANGUAGE": (-2.5, "a language the list's history never uses"),
-    "NEW_SENDER_COMMERCIAL": (-2.0, "a first-time sender whose mail carries commercial marks"),
+    "NEW_SENDER_COMMERCIAL": (-4.0, "a sender never in a conversation here, with commercial marks"),
+    "SHORT_LINK": (-2.0, "a link through a URL shortener"),
     "SAME_PITCH": (-3.0, "an earlier new thread from this sender with much the same words"),
 }
 
@@ -62,10 +63,14 @@ REQUEST_PHRASES: tuple[str, ...] = (
     r"\bwe(?: are|'re) looking for (?:a way|advice|help|ideas|suggestions|recommendations)\b",
     r"\bcan (?:anyone|anybody|someone|somebody|you) (?:help|tell|explain|point|suggest|advise"
     r"|recommend|confirm|share)\b", r"\bcould (?:you|someone|anyone) (?:please )?\w+",
-    r"\b(?:please|pls) (?:help|advise)\b", r"\b(?:i|we) need (?:some )?(?:help|advice)\b",
+    r"\b(?:please|pls|kindly) (?:help|advise|suggest|confirm|teach|tell|show|explain|let me know)\b",
+    r"\b(?:i|we) need (?:some )?(?:help|advice)\b", r"\brequest(?:ing)? (?:for )?(?:your )?help\b",
+    r"\b(?:i|we)(?:'d| would) like to (?:understand|know|learn|find out)\b",
     r"\b(?:i|we) would (?:like to know|appreciate|be grateful)\b", r"\bi(?:'d| would) like to ask\b",
     r"\b(?:i am|i'm) (?:wondering|trying to (?:understand|figure out|find))\b",
     r"\bwhat (?:is|are) the (?:best|right|recommended|correct)\b",
+    r"\b(?:wondering|looking into|not sure|want to (?:know|check|confirm)) (?:whether|if)\b",
+    r"\bwhether (?:this|it) is (?:a bug|expected|normal|intended|correct)\b",
     r"\balgui[eé]n (?:sabe|tiene|puede|ha)\b", r"\bc[oó]mo (?:puedo|hago|se puede)\b",
     r"\bnecesito ayuda\b", r"\balguna idea\b", r"\balgu[eé]m (?:sabe|tem|pode)\b",
     r"\bcomo (?:posso|fa[cç]o)\b", r"\bpreciso de ajuda\b", r"\balguma ideia\b",
@@ -89,7 +94,8 @@ OWN_PROBLEMS = (
     r"\bj'ai (?:une|un) (?:erreur|probl[eè]me)\b", r"\bestou com (?:um )?(?:erro|problema)\b",
 )
 THANKS = (
-    r"\bthanks? (?:you )?in advance\b", r"\btia\b", r"\bany (?:help|advice|pointers|input)"
+    r"\b(?:thanks?|thx|thank you)(?: \w+)? in advance\b", r"\btia\b",
+    r"\bappreciate (?:the |any |your )?(?:help|advice|pointers)\b", r"\bany (?:help|advice|pointers|input)"
     r" (?:is|would be|will be) (?:greatly |much |very much )?appreciated\b",
     r"\bgracias de antemano\b", r"\bmerci d'avance\b", r"\bdanke im voraus\b",
     r"\bobrigad[oa] desde j[aá]\b", r"\bgrazie in anticipo\b", r"\balvast bedankt\b",
@@ -122,8 +128,9 @@ COMMERCIAL: dict[str, tuple[str, ...]] = {
                r"experience|term|client)\s*\*?\s*:", r"\b(?:c2c|w2|h1b|usc/gc|gc/ead)\b",
                r"\bjob description\b", r"\byears of experience\b", r"\burgent (?:need|requirement)\b",
                r"\bimmediate (?:hire|joiner)\b", r"\brecruit(?:er|ing|ment)\b"),
-    "DATA_LIST": (r"\b(?:e-?mail|contact|mailing|attendees?|leads?|b2b|decision[- ]makers?)"
-                  r" (?:list|lists|database|data)\b", r"\bverified (?:contacts|emails|leads)\b"),
+    "DATA_LIST": (r"\b(?:buy|purchas|sell|acquir|offer|interested in)\w*\b.{0,40}\b(?:e-?mail|contact"
+                  r"|attendees?|leads?|b2b|decision[- ]makers?) (?:list|lists|database|data)\b",
+                  r"\battendees? (?:list|database)\b", r"\bverified (?:contacts|emails|leads)\b"),
     "MARKET_REPORT": (r"\bmarket (?:report|research|size|share|analysis|forecast|study)\b",
                       r"\bcagr\b", r"\bindustry (?:report|analysis)\b", r"\bsample report\b"),
     "SEO": (r"\bseo\b", r"\bback ?links?\b", r"\bsearch engine (?:optimi[sz]ation|rankings?)\b",
@@ -139,7 +146,10 @@ COMMERCIAL: dict[str, tuple[str, ...]] = {
              r"\b(?:did|have|if) you (?:receive|received|get|got) (?:my|the) (?:last |previous )?"
              r"(?:message|e-?mail|mail)\b", r"\b(?:the )?last message i sent you\b",
              r"\bi (?:really )?(?:want|would love) to hear from you\b"),
-    "WAREZ": (r"\bkeygen\b", r"\bcrack(?:ed|s)?\b.{0,30}\b(?:download|serial|key|full)\b",
+    "SHORT_LINK": (r"\b(?:t\.co|bit\.ly|tinyurl\.com|goo\.gl|ow\.ly|is\.gd|buff\.ly|cutt\.ly|rb\.gy"
+                   r"|shorturl\.at|tiny\.cc|rebrand\.ly|s\.id|shorte\.st|adf\.ly)/\w",),
+    "WAREZ": (r"\bkeygen\b", r"\b(?:v\d+(?:\.\d+)*|\d{3,4}p|pdf|zip|rar|apk|exe|iso|mp3) download\b",
+              r"\bdownload (?:free|full|now)\b", r"\bcrack(?:ed|s)?\b.{0,30}\b(?:download|serial|key|full)\b",
               r"\bserial key\b", r"\bfree download\b", r"\bdownload (?:zip|file|link)\b",
               r"\bfull (?:version|movie)\b", r"\b(?:1080p|720p|dvdrip|bluray)\b", r"\btorrent\b"),
 }

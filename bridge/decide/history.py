@@ -1,5 +1,6 @@
 """What the list's own history says about a new root: the languages its members answer in, whether
-the sender ever wrote before, and whether the sender posted the same text as a new thread before.
+the sender was ever in a conversation on the list, and whether the sender posted the same (or much
+the same) text as a new thread before.
 
 Built once from the threads at hand (pure, from values); `context(root)` only looks at messages
 dated before the root, so a replay over an archive never sees the future.
@@ -12,16 +13,18 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bridge.decide import signals as sig
 from bridge.decide.rules import AUTOMATIC_FLAGS
 from bridge.model import Author, Mail, ThreadView
 
+WINDOW = timedelta(days=30)  # how far back the daemon and preview read the list's history
 MIN_MESSAGES = 30  # below this the history is too short to call anyone a first-time sender
 MIN_REPLIES = 10  # replies in a known language needed before a language counts as foreign
 LANGUAGE_SHARE = 0.1  # a language used in at least this share of replies is the list's own
 SAME_PITCH = 0.5  # word-set similarity from which two new threads make the same pitch
+PITCH_WORDS = 8  # a body of fewer different words says too little to call it a pitch
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,7 @@ class Context:
     """Facts about one root from the messages before it (all empty when nothing is known)."""
 
     list_languages: frozenset[str] = frozenset()
-    first_time_sender: bool = False
+    first_time_sender: bool = False  # never in a conversation before: no reply sent or received
     same_pitch: int = 0  # earlier new threads by this sender with much the same words
     repost_of: str | None = None  # an earlier new thread by this sender with the very same text
 
@@ -60,24 +63,28 @@ class History:
 
     def __init__(self, threads: Iterable[ThreadView]) -> None:
         self._dates: list[datetime] = []
-        self._sender_dates: dict[str, list[datetime]] = defaultdict(list)
+        self._known_since: dict[str, list[datetime]] = defaultdict(list)
         self._roots: dict[str, list[_Root]] = defaultdict(list)
         self._reply_langs: dict[str, list[datetime]] = defaultdict(list)
         for thread in threads:
             self._add(thread)
-        for dates in (self._dates, *self._sender_dates.values(), *self._reply_langs.values()):
+        for dates in (self._dates, *self._known_since.values(), *self._reply_langs.values()):
             dates.sort()
 
     def _add(self, thread: ThreadView) -> None:
+        root = thread.root
         for mail in thread.messages:
             self._dates.append(mail.date)
-            self._sender_dates[sender_key(mail.author)].append(mail.date)
+            if mail is root:
+                continue
+            # a member in a conversation: the replier from now on, the asker from the first reply
+            self._known_since[sender_key(mail.author)].append(mail.date)
+            self._known_since[sender_key(root.author)].append(mail.date)
             machine = any(flag in mail.flags for flag, _ in AUTOMATIC_FLAGS)
-            if mail is not thread.root and mail.body and not machine:
+            if mail.body and not machine:
                 lang = sig.language(mail.body)
                 if lang is not None:
                     self._reply_langs[lang].append(mail.date)
-        root = thread.root
         if root.body and root.body.strip():
             self._roots[sender_key(root.author)].append(
                 _Root(root.date, root.message_id, fingerprint(root), sig.words(root.body)))
@@ -85,13 +92,14 @@ class History:
     def context(self, root: Mail) -> Context:
         before = bisect_left(self._dates, root.date)
         key = sender_key(root.author)
-        seen = bisect_left(self._sender_dates.get(key, []), root.date)
+        seen = bisect_left(self._known_since.get(key, []), root.date)
         earlier = [r for r in self._roots.get(key, []) if r.date < root.date
                    and r.message_id != root.message_id]
         text = fingerprint(root)
         repost = next((r.message_id for r in earlier if r.fingerprint == text), None)
         own = sig.words(root.body or "")
-        pitch = sum(1 for r in earlier if sig.similarity(own, r.words) >= SAME_PITCH)
+        pitch = sum(1 for r in earlier if len(own) >= PITCH_WORDS and len(r.words) >= PITCH_WORDS
+                    and sig.similarity(own, r.words) >= SAME_PITCH)
         return Context(self._languages(root.date), before >= MIN_MESSAGES and seen == 0,
                        pitch, repost if root.body and root.body.strip() else None)
 

@@ -23,7 +23,8 @@ _MACHINE_LINE = re.compile(
     r"|(?:diff --git|index [0-9a-f]+\.\.|@@ |[+-]{3} [ab/]|Signed-off-by:)"
     r"|(?:#include|#define|from \S+ import|def \w+\(|class \w+[:(]|if ?\(|for ?\(|while ?\("
     r"|\}|\{$|.*[;{]\s*$)"  # code: keywords, braces, a line ending in ; or {
-    r"|<\/?[\w:-]+(?:\s[^>]*)?>\s*$"  # an XML/HTML tag on its own line
+    r"|<[!/]?[\w:-]+(?:\s[^>]*)?>"  # a line that opens with an XML/HTML tag
+    r"|[<>*](?:\s|$)"  # curl -v and similar traces: "< HTTP/1.1 400", "* Closing connection"
     r"|[\w.-]+\s*[=:]\s*[\"'\w./-]*\s*$"  # key = value, key: value
     r"|(?:0x)?[0-9a-f]{8,}\b"  # addresses, hashes, hex dumps
     r")",

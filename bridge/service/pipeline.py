@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from bridge.config.settings import Config
+from bridge.decide.history import WINDOW as HISTORY_WINDOW
+from bridge.decide.history import History
 from bridge.decide.planner import Drafter, Plan, plan_threads
 from bridge.errors import BridgeError, TransientError
 from bridge.mail.echo import EchoSettings
@@ -158,8 +160,9 @@ class Bridge:
             return  # nothing new, nothing falls due, nothing to send: matching would change nothing
         if threads:
             self.drafter.other_names = self.mailstore.author_names()
+        # the list's recent history (not only the threads that changed): reposts, senders, languages
         plans = plan_threads(threads, now, self.config.matcher, self.drafter,
-                             postrows.posted_roots(self.store)) if threads else []
+                             postrows.posted_roots(self.store), self._history(now)) if threads else []
         result = publish_due(self.store, plans, publisher, settings, now,
                              hold_all=self.config.approval.hold_all)
         report.published = len(result.published) + len(result.dry_run)
@@ -181,6 +184,9 @@ class Bridge:
             elif plan.due and plan.draft is not None and plan.draft.root_id not in settled:
                 waiting[tid] = retry_at
         self._waiting = waiting
+
+    def _history(self, now: datetime) -> History:
+        return History(self.mailstore.threads(active_since=now - HISTORY_WINDOW))
 
     def _threads_to_plan(self, now: datetime) -> list[ThreadView] | None:
         """Which threads to decide now: all active ones once, then only what changed or fell due."""
