@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bridge.redact import redact
+
 
 class BridgeError(Exception):
-    """Base of every error the bridge raises on purpose."""
+    """Base of every error the bridge raises on purpose. Its text is redacted when made (a
+    server's error may echo the credentials it refused), so it is safe to print, log or store."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class TransientError(BridgeError):

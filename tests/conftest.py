@@ -10,6 +10,8 @@ import pytest
 import structlog
 from dovecot import DOVECOT, Account, DovecotServer
 
+from bridge import redact
+
 
 @pytest.fixture(autouse=True)
 def _default_logging() -> Iterator[None]:
@@ -17,6 +19,7 @@ def _default_logging() -> Iterator[None]:
     test would write to a closed file. Every test starts from structlog's defaults."""
     yield
     structlog.reset_defaults()
+    redact.forget_all()  # secret values one test resolved are not another test's secrets
 
 
 def _require_dovecot() -> None:

@@ -121,6 +121,7 @@ class FakeX:
         self._released = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.echo_auth = False  # a careless server: 401 bodies echo the Authorization header
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> str:
@@ -503,7 +504,9 @@ def _make_handler(fake: FakeX) -> type[BaseHTTPRequestHandler]:
             endpoint, groups = _route(method, path)
             user = fake._user_for(self.headers.get("Authorization", ""))
             if user is None:
-                raise _HttpError(401, _about_blank(401, "Unauthorized"))
+                echo = self.headers.get("Authorization", "") if fake.echo_auth else None
+                raise _HttpError(401, _about_blank(401, "Unauthorized", echo and
+                                                   f"Unauthorized request; headers: Authorization: {echo}"))
             fault = fake._take_fault(endpoint)
             if fault is not None and fault.kind == "status":
                 self.reply(fault.status, _fault_body(fault.status), fault.headers)

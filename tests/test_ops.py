@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,32 @@ admin_contact = "admin@example.org"
             assert err.count("$CREDENTIALS_DIRECTORY is not set") == 6, err
     finally:
         structlog.reset_defaults()  # `run` logs to the captured stdout: leave no closed stream behind
+
+
+def test_check_and_status_never_show_a_secret_a_server_echoes(
+    tmp_path: Path, dovecot_server: DovecotServer, imap_account: Account,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 13: an X server whose 401 echoes the Authorization header (OAuth 1.0a: consumer
+    key and access token) must not put them on screen, in the database or in `status`."""
+    with FakeX() as fake:
+        fake.echo_auth = True
+        fake.add_user("solobridge", "Bridge", access_token="good-token")
+        cfg = config_text(tmp_path, dovecot_server, imap_account, imap_account.password,
+                          fake.base_url, "revoked-token-7f3a", free_port())
+        (tmp_path / "ck").write_text("consumer-key-9d2e")
+        assert main(["check", "--config", str(cfg)]) == 1
+        assert any("revoked-token-7f3a" in str(r.headers) for r in fake.requests)  # it was sent
+    out = capsys.readouterr().out
+    assert "[FAIL] X" in out and "401" in out and "[REDACTED]" in out
+    assert "revoked-token-7f3a" not in out and "consumer-key-9d2e" not in out
+    assert "oauth_signature=\"" not in out or "oauth_signature=\"[REDACTED]" in out
+    store = tmp_path / "bridge.sqlite3"
+    conn = sqlite3.connect(store)  # an error row written before redaction existed
+    conn.execute("INSERT INTO stage_status(stage, last_error, last_error_at, errors) VALUES "
+                 "('publish', 'X post: HTTP 401 Authorization: OAuth oauth_token=\"t-123456\"', 1, 1)")
+    conn.commit()
+    conn.close()
+    assert main(["status", "--config", str(cfg), "--json"]) == 0
+    shown = capsys.readouterr().out
+    assert "t-123456" not in shown and "[REDACTED]" in shown

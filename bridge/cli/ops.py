@@ -13,6 +13,7 @@ from bridge.cli.review import preview_plans
 from bridge.config.sections import ImapConfig
 from bridge.config.settings import Config
 from bridge.errors import AuthError, BridgeError, ConfigError, TransientError
+from bridge.redact import redact
 from bridge.store import approvals
 from bridge.store import posts as postrows
 from bridge.store.db import Store, from_epoch, schema_version
@@ -45,7 +46,7 @@ def _probe(name: str, service: str, action: Callable[[], str]) -> CheckResult:
     try:
         return CheckResult(name, True, action())
     except (BridgeError, OSError) as exc:
-        return CheckResult(name, False, f"{type(exc).__name__}: {exc}", _fix_for(service, exc))
+        return CheckResult(name, False, redact(f"{type(exc).__name__}: {exc}"), _fix_for(service, exc))
 
 
 def run_checks(config: Config, db_path: str) -> list[CheckResult]:
@@ -135,7 +136,7 @@ def collect_status(store: Store, config: Config, now: datetime) -> dict[str, Any
                              for r in approvals.requests(store, "expired")[-10:]],
         "approval_unsent": [f"{r.kind} {r.item_id}: {r.send_status}: {r.error}"
                             for r in approvals.requests(store) if r.send_status != "sent"][-10:],
-        "stages": {str(r[0]): {"last_ok_at": _when(r[1]), "last_error": str(r[2]),
+        "stages": {str(r[0]): {"last_ok_at": _when(r[1]), "last_error": redact(str(r[2])),
                                "last_error_at": _when(r[3]), "errors": int(r[4])}
                    for r in store.conn.execute("SELECT stage, last_ok_at, last_error, "
                                                "last_error_at, errors FROM stage_status")},

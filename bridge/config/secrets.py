@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.redact import remember
+
 KINDS = ("file", "credential", "env", "command")
 _WATCHERS: list[Callable[[str], None]] = []  # told every value resolved (the log redactor)
 
@@ -34,6 +36,7 @@ class SecretRef:
     def resolve(self, environ: dict[str, str] | None = None) -> str:
         """Read the secret now (tokens that rotate are read again at each connect)."""
         value = self._read(os.environ if environ is None else environ)
+        remember(value)  # masked in every error text from now on (bridge.redact)
         for watcher in _WATCHERS:
             watcher(value)
         return value

@@ -14,8 +14,7 @@ from typing import Any, TextIO
 import structlog
 
 from bridge.config.secrets import watch_resolved
-
-REDACTED = "[REDACTED]"
+from bridge.redact import REDACTED, redact
 
 
 class SecretRedactor:
@@ -39,7 +38,7 @@ class SecretRedactor:
             for secret in self.secrets:
                 if secret in value:
                     value = value.replace(secret, REDACTED)
-            return value
+            return redact(value)  # and credential shapes a server may echo (bridge.redact)
         if isinstance(value, dict):
             return {k: self._mask(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -51,8 +50,6 @@ class SecretRedactor:
     def __call__(
         self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        if not self.secrets:
-            return event_dict
         for key in list(event_dict):
             event_dict[key] = self._mask(event_dict[key])
         return event_dict

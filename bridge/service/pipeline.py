@@ -17,6 +17,7 @@ from bridge.decide.planner import Drafter, Plan, plan_threads
 from bridge.errors import BridgeError, TransientError
 from bridge.mail.echo import EchoSettings
 from bridge.model import ThreadView
+from bridge.redact import redact
 from bridge.service.ingest_policy import build_ingest_policy, relay_echo
 from bridge.service.metrics import MetricsSink, NullMetrics
 from bridge.stages.approval import next_wake as approval_wake
@@ -295,7 +296,7 @@ class Bridge:
                         "INSERT INTO stage_status(stage, last_error, last_error_at, errors) "
                         "VALUES (?, ?, ?, 1) ON CONFLICT(stage) DO UPDATE SET last_error = "
                         "excluded.last_error, last_error_at = excluded.last_error_at, "
-                        "errors = errors + 1", (stage, error[:500], epoch))
+                        "errors = errors + 1", (stage, redact(error)[:500], epoch))
             self._set_state("last_cycle_at", str(epoch))
             if report.ok:
                 self._set_state("last_ok_cycle_at", str(epoch))
