@@ -5,6 +5,7 @@ through a fake NOTIFY_SOCKET."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -182,3 +183,41 @@ def scrape(world: World, name: str) -> float:
         if line.startswith(f"listserv_bridge_{name} "):
             return float(line.split()[1])
     return 0.0
+
+
+def archive(path: Path, count: int) -> None:
+    """An mbox of `count` small messages from an old year (nothing in it falls due)."""
+    with path.open("wb") as out:
+        for n in range(count):
+            out.write(f"From member{n % 7}@members.example.org Mon Mar  2 10:00:00 2020\n"
+                      f"Message-ID: <old{n}@members.example.org>\n"
+                      f"From: Member {n % 7} <member{n % 7}@members.example.org>\n"
+                      f"Date: Mon, 2 Mar 2020 10:{n % 60:02d}:00 +0000\n"
+                      f"Subject: Old topic {n // 3}\n\nLine one of message {n}.\n\n".encode())
+
+
+@pytest.mark.slow
+def test_an_archive_import_while_the_daemon_runs_both_finish_and_nothing_is_lost(
+        world: World) -> None:
+    """Issue 13: `ingest --mbox` during `run` held the write lock and the daemon died with
+    `database is locked`. Both run here on one database; both finish, nothing is lost."""
+    mbox, count = world.tmp / "archive.mbox", 3000
+    archive(mbox, count)
+    with running(world) as (proc, notify):
+        wait_for("READY=1", lambda: "READY=1" in notify.lines, 30)
+        importer = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "ingest", "--mbox", str(mbox), "--no-progress",
+             "--workers", "1", "--config", str(world.config)], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        world.dovecot.append(world.account, question())  # the daemon stores and posts meanwhile
+        output, _ = importer.communicate(timeout=240)
+        assert importer.returncode == 0, output
+        wait_for("the post on X", world.posts, 60)
+        assert proc.poll() is None
+        assert stop(proc) == 0
+    db = sqlite3.connect(world.tmp / "state" / "bridge.sqlite3")
+    try:
+        stored = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    finally:
+        db.close()
+    assert stored == count + 1 and len(world.posts()) == 1

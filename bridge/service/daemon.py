@@ -20,11 +20,12 @@ from bridge.service.metrics import MetricsSink, start_metrics
 from bridge.service.notify import Notifier, WatchdogKeeper
 from bridge.service.pipeline import STAGES, Bridge, CycleReport, Services
 from bridge.stages.publish import resume_posting
-from bridge.store.db import Store
+from bridge.store.db import Store, is_busy
 
 log = structlog.get_logger()
 
 ServiceFactory = Callable[[Config], Services]
+BUSY_PAUSE = 1.0  # seconds between cycles while another process holds the database
 CONNECT_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # seconds between failed IMAP connects
 
 
@@ -47,8 +48,9 @@ class Daemon:
 
     def __init__(self, config: Config, config_path: str | None, db_path: str,
                  build: ServiceFactory, notifier: Notifier,
-                 now: Callable[[], datetime] = utc_now) -> None:
+                 now: Callable[[], datetime] = utc_now, busy_timeout: float = 30.0) -> None:
         self.config, self.config_path, self.db_path = config, config_path, db_path
+        self.busy_timeout = busy_timeout  # how long one statement waits for another writer
         self.build, self.notifier, self.now = build, notifier, now
         self.stopping = False
         self.keeper = WatchdogKeeper(notifier)
@@ -82,7 +84,7 @@ class Daemon:
     def run(self) -> int:
         Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
         with StateLock(self.db_path):
-            store = Store.open(self.db_path)
+            store = Store.open(self.db_path, timeout=self.busy_timeout)
             previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT,
                                                                     signal.SIGHUP)}
             services: Services | None = None
@@ -117,18 +119,34 @@ class Daemon:
             if self.stopping:
                 break
             # while IMAP is down the other stages still run; ingest waits for the reconnect
-            report = bridge.cycle(self.now(), skip=frozenset({"ingest"}) if self._failures else
-                                  frozenset())
+            try:
+                report = bridge.cycle(self.now(), skip=frozenset({"ingest"}) if self._failures
+                                      else frozenset())
+            except Exception as exc:
+                if not is_busy(exc):
+                    raise
+                self._wait_for_database(str(exc))  # what committed stays; the cycle runs again
+                continue
             self._after_cycle(report)
             if report.next_wake is not None:
                 self._wait(services, report.next_wake)
+
+    def _wait_for_database(self, error: str) -> None:
+        """Another process holds the database (`ingest --mbox`, a backup): wait, never die."""
+        log.warning("database_busy", error=error, retry_in=BUSY_PAUSE)
+        self.notifier.status(f"database busy, retrying in {BUSY_PAUSE:.0f}s")
+        self._ping()
+        with self.interruptible():
+            self._sleep(BUSY_PAUSE)
 
     def _resume(self, store: Store, services: Services) -> None:
         if services.publisher is None:
             return
         try:
             resume_posting(store, services.publisher, self.now())
-        except BridgeError as exc:
+        except Exception as exc:  # X refusing, or the database busy: try again at the next start
+            if not (isinstance(exc, BridgeError) or is_busy(exc)):
+                raise
             log.error("posting_resume_failed", error=str(exc))
 
     def _ensure_connected(self, services: Services) -> None:

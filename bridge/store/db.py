@@ -41,6 +41,12 @@ def to_epoch(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Another process (an `ingest` run, a backup) held the write lock past the busy timeout."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc) for word in ("database is locked", "database is busy"))
+
+
 def epoch_now(now: datetime | None) -> int:
     """`now` (the caller's clock: the daemon's, a test's) in epoch seconds; None: the wall clock."""
     return int(time.time()) if now is None else to_epoch(now)
@@ -58,12 +64,13 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path, timeout: float = 30.0) -> Store:
+        """`timeout`: how long a statement waits for another process's write lock."""
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open state database {path}: {exc}") from exc
