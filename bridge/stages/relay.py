@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,12 +32,12 @@ from bridge.compose.relay_email import (
 from bridge.errors import MessageRefused, PermanentError, TransientError, is_ambiguous
 from bridge.mail.echo import EchoSettings
 from bridge.model import Mail
-from bridge.store.db import Store, from_epoch, to_epoch
+from bridge.store import relays
+from bridge.store.db import Store, to_epoch
 from bridge.store.mail import MailStore
 
 RETRY_BASE = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
-_REPLY_COLUMNS = "reply_id, author_name, author_username, text, url, created_at"
 
 log = structlog.get_logger()
 
@@ -67,14 +66,7 @@ def relay_key(store: Store, settings: RelaySettings) -> bytes:
     if settings.token_secret is not None:
         secret = settings.token_secret.resolve().encode("utf-8")
         return hashlib.sha256(b"listserv-bridge relay token\0" + secret).digest()
-    with store.transaction() as conn:
-        row = conn.execute("SELECT value FROM relay_keys WHERE name = 'token'").fetchone()
-        if row is not None:
-            return bytes(row[0])
-        key = os.urandom(32)
-        conn.execute("INSERT INTO relay_keys(name, value, created_at) VALUES ('token', ?, ?)",
-                     (key, int(time.time())))
-        return key
+    return relays.stored_token_key(store)
 
 
 def echo_settings(store: Store, settings: RelaySettings) -> EchoSettings:
@@ -112,33 +104,23 @@ def relay_approved(store: Store, sender: MailSender, settings: RelaySettings, no
 def mark_relays_seen(store: Store, now: datetime) -> list[str]:
     """Relays whose Message-ID the list delivered back (it is in messages): echoed, and sent."""
     with store.transaction() as conn:
-        ids = [str(r[0]) for r in conn.execute(
-            "SELECT r.message_id FROM relays r JOIN messages m ON m.message_id = r.message_id "
-            "WHERE r.echoed_at IS NULL ORDER BY r.created_at")]
+        ids = relays.unechoed_seen(conn)
         for message_id in ids:
-            conn.execute(
-                "UPDATE relays SET echoed_at = ?, status = 'sent', sent_at = COALESCE(sent_at, ?), "
-                "error = '' WHERE message_id = ?", (to_epoch(now), to_epoch(now), message_id))
-            conn.execute("UPDATE replies SET status = 'relayed' WHERE relay_id = ? AND status = 'approved'",
-                         (message_id,))
+            relays.mark_echoed(conn, message_id, now)
             log.info("relay_echoed", message_id=message_id)
     return ids
 
 
 def due_threads(store: Store, settings: RelaySettings, now: datetime) -> list[str]:
     """Roots with approved, unrelayed replies whose first one was fetched a batch window ago."""
-    rows = store.conn.execute(
-        "SELECT root_id FROM replies WHERE status = 'approved' AND relay_id IS NULL "
-        "GROUP BY root_id HAVING MIN(fetched_at) <= ? ORDER BY MIN(fetched_at), root_id",
-        (to_epoch(now - settings.batch_window),))
-    return [str(r[0]) for r in rows]
+    return relays.roots_with_approved(store, now - settings.batch_window)
 
 
 def create_relay(store: Store, root_id: str, settings: RelaySettings, now: datetime, key: bytes,
                  report: RelayReport) -> str | None:
     """Build and store one relay for a thread's approved replies; returns its Message-ID."""
     with store.transaction() as conn:
-        items = _approved_items(conn, root_id)
+        items = relays.approved_items(conn, root_id)
         question = MailStore(store).get_mail(root_id)
         if question is None:
             _hold(conn, [(i, "the question is not in the store") for i in items], report)
@@ -153,11 +135,7 @@ def create_relay(store: Store, root_id: str, settings: RelaySettings, now: datet
         except RelayBuildError as exc:  # each alone was fine: never seen, but never loop on it
             _hold(conn, [(i, f"cannot build the batch: {exc}") for i in usable], report)
             return None
-        conn.execute(
-            "INSERT INTO relays(message_id, root_id, status, raw, next_attempt_at, created_at) "
-            "VALUES (?, ?, 'pending', ?, ?, ?)", (message_id, root_id, raw, to_epoch(now), to_epoch(now)))
-        conn.executemany("UPDATE replies SET relay_id = ? WHERE reply_id = ?",
-                         [(message_id, i.reply_id) for i in usable])
+        relays.add_relay(conn, message_id, root_id, raw, [i.reply_id for i in usable], now)
     report.created += 1
     log.info("relay_created", message_id=message_id, root=root_id, replies=len(usable))
     return message_id
@@ -183,18 +161,9 @@ def split_relayable(question: Mail, items: list[ReplyItem], settings: RelaySetti
     return usable, set_aside
 
 
-def _approved_items(conn: sqlite3.Connection, root_id: str) -> list[ReplyItem]:
-    rows = conn.execute(
-        f"SELECT {_REPLY_COLUMNS} FROM replies WHERE root_id = ? AND status = 'approved' "
-        "AND relay_id IS NULL ORDER BY created_at, reply_id", (root_id,))
-    return [ReplyItem(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), from_epoch(int(r[5])))
-            for r in rows]
-
-
 def _hold(conn: sqlite3.Connection, set_aside: list[tuple[ReplyItem, str]], report: RelayReport) -> None:
     for item, why in set_aside:
-        conn.execute("UPDATE replies SET status = 'held', reason = ? WHERE reply_id = ?",
-                     (f"relay: {why}", item.reply_id))
+        relays.hold_reply(conn, item.reply_id, f"relay: {why}")
         report.held += 1
         log.warning("reply_held", reply_id=item.reply_id, reason=why)
 
@@ -202,23 +171,11 @@ def _hold(conn: sqlite3.Connection, set_aside: list[tuple[ReplyItem, str]], repo
 def send_due(store: Store, sender: MailSender, settings: RelaySettings, now: datetime,
              report: RelayReport) -> None:
     """Send every pending relay whose next attempt is due, each behind its lease."""
-    rows = store.conn.execute(
-        "SELECT message_id, raw, created_at FROM relays WHERE status = 'pending' "
-        "AND next_attempt_at <= ? ORDER BY created_at, message_id", (to_epoch(now),)).fetchall()
-    for message_id, raw, created_at in rows:
-        if from_epoch(int(created_at)) + settings.give_up_after <= now:
-            _fail(store, str(message_id), f"not delivered within {settings.give_up_after}", report)
-        elif _lease(store, str(message_id), now + settings.resend_grace, now):
-            send_one(store, sender, settings, str(message_id), bytes(raw), now, report)
-
-
-def _lease(store: Store, message_id: str, until: datetime, now: datetime) -> bool:
-    """Claim one attempt durably; False when another run claimed it first."""
-    with store.transaction() as conn:
-        cur = conn.execute(
-            "UPDATE relays SET attempts = attempts + 1, next_attempt_at = ? WHERE message_id = ? "
-            "AND status = 'pending' AND next_attempt_at <= ?", (to_epoch(until), message_id, to_epoch(now)))
-        return cur.rowcount == 1
+    for relay in relays.due_sends(store, now):
+        if relay.created_at + settings.give_up_after <= now:
+            _fail(store, relay.message_id, f"not delivered within {settings.give_up_after}", report)
+        elif relays.lease(store, relay.message_id, now + settings.resend_grace, now):
+            send_one(store, sender, settings, relay.message_id, relay.raw, now, report)
 
 
 def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_id: str, raw: bytes,
@@ -233,11 +190,7 @@ def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_
         _release(store, message_id, str(exc), now, settings.retry_base)
         raise
     else:
-        with store.transaction() as conn:
-            conn.execute("UPDATE relays SET status = 'sent', sent_at = ?, error = '' WHERE message_id = ?",
-                         (to_epoch(now), message_id))
-            conn.execute("UPDATE replies SET status = 'relayed' WHERE relay_id = ? AND status = 'approved'",
-                         (message_id,))
+        relays.mark_sent(store, message_id, now)
         report.sent += 1
         log.info("reply_relayed", message_id=message_id)
 
@@ -245,9 +198,7 @@ def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_
 def _defer(store: Store, message_id: str, exc: TransientError, now: datetime, report: RelayReport,
            settings: RelaySettings) -> None:
     if is_ambiguous(exc):  # keep the lease: wait for the echo, then resend
-        with store.transaction() as conn:
-            conn.execute("UPDATE relays SET error = ? WHERE message_id = ?",
-                         (f"outcome unknown: {exc}", message_id))
+        relays.note_error(store, message_id, f"outcome unknown: {exc}")
         report.uncertain += 1
         log.warning("relay_outcome_unknown", message_id=message_id, error=str(exc))
         return
@@ -259,16 +210,10 @@ def _defer(store: Store, message_id: str, exc: TransientError, now: datetime, re
 def _release(store: Store, message_id: str, error: str, now: datetime,
              base: timedelta = RETRY_BASE) -> None:
     """Nothing was delivered: retry after the backoff instead of the grace period."""
-    with store.transaction() as conn:
-        row = conn.execute("SELECT attempts FROM relays WHERE message_id = ?", (message_id,)).fetchone()
-        retry_at = now + retry_delay(int(row[0]) if row else 1, base)
-        conn.execute("UPDATE relays SET next_attempt_at = ?, error = ? WHERE message_id = ?",
-                     (to_epoch(retry_at), error, message_id))
+    relays.retry_later(store, message_id, error, now, lambda attempts: retry_delay(attempts, base))
 
 
 def _fail(store: Store, message_id: str, error: str, report: RelayReport) -> None:
-    with store.transaction() as conn:
-        conn.execute("UPDATE relays SET status = 'failed', error = ? WHERE message_id = ?",
-                     (error, message_id))
+    relays.fail(store, message_id, error)
     report.failed.append(f"{message_id}: {error}")
     log.error("relay_failed", message_id=message_id, error=error)
