@@ -48,6 +48,24 @@ def test_the_unit_runs_the_daemon_as_a_watched_notify_service() -> None:
     assert s["RestartPreventExitStatus"] == ["2"]  # a config error exits 2: no restart loop
 
 
+def test_a_daemon_crashing_at_start_stops_restarting_and_memory_is_bounded() -> None:
+    """Issue 13: with RestartSec=10 systemd's default start limit (5 in 10 s) never triggered,
+    and no memory limit was set."""
+    s = unit_settings(UNIT.read_text())
+    restart = int(s["RestartSec"][0])
+    interval, burst = int(s["StartLimitIntervalSec"][0]), int(s["StartLimitBurst"][0])
+    assert burst * restart < interval  # back-to-back failed starts do hit the limit
+    assert interval <= 3600 and burst >= 3  # and a rare crash does not
+
+    def mib(value: str) -> int:
+        return int(value.removesuffix("M"))
+
+    high, most = mib(s["MemoryHigh"][0]), mib(s["MemoryMax"][0])
+    assert 150 < high < most <= 1024  # above the daemon's ingest peak, below a runaway
+    docs = DOCS.read_text()
+    assert all(key in docs for key in ("StartLimitBurst", "MemoryHigh", "MemoryMax"))
+
+
 def test_the_unit_writes_only_its_state_directory_as_a_dynamic_user() -> None:
     s = unit_settings(UNIT.read_text())
     assert s["DynamicUser"] == ["yes"]
