@@ -267,15 +267,16 @@ service anvil {{
 
     # -- accounts and mail -------------------------------------------------------------------
 
-    def add_user(self, prefix: str = "user") -> Account:
-        """A fresh user with an empty mailbox, usable at once."""
+    def add_user(self, prefix: str = "user", password: str | None = None) -> Account:
+        """A fresh user with an empty mailbox, usable at once (a random password by default)."""
         n = next(self._counter)
-        account = Account(username=f"{prefix}{n}", password=f"pw-{n}-{os.urandom(4).hex()}")
+        account = Account(username=f"{prefix}{n}",
+                          password=password or f"pw-{n}-{os.urandom(4).hex()}")
         home = self.mail_root / account.username
         line = f"{account.username}:{{PLAIN}}{account.password}:{self.uid}:{self.gid}::{home}::\n"
         # One file per user: Dovecot re-checks a shared passwd-file at most once a second,
         # so a user added right after a login could stay unknown for up to a second.
-        (self.users_dir / f"{account.username}.passwd").write_text(line)
+        (self.users_dir / f"{account.username}.passwd").write_text(line, encoding="utf-8")
         return account
 
     def add_token(self, token: str, account: Account) -> None:

@@ -436,3 +436,14 @@ def test_server_without_idle_is_polled(
     finally:
         appender.join()
     assert [m.uid for m in all_mails(list(mailbox.fetch_new(None)))] == [1]
+
+
+def test_a_non_ascii_password_logs_in_with_sasl_plain(
+        dovecot_server: DovecotServer, make_mailbox: MakeMailbox) -> None:
+    """Issue 13: LOGIN cannot carry "pässwörd€" (imaplib raised UnicodeEncodeError); AUTHENTICATE
+    PLAIN sends it as UTF-8, and a wrong one is refused as an AuthError, not a crash."""
+    account = dovecot_server.add_user("utf8", password="pässwörd-€-日本")
+    assert make_mailbox(account).connect() > 0  # logged in and selected the folder
+    wrong = make_mailbox(account, password=lambda: "pässwörd-falsch")
+    with pytest.raises(AuthError):
+        wrong.connect()

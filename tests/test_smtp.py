@@ -88,6 +88,20 @@ def test_wrong_password_is_an_auth_error_and_never_shows_the_password(
     assert "wrong-pass" not in str(info.value)
 
 
+def test_a_non_ascii_password_logs_in_with_auth_plain_in_utf8(
+        cert: tuple[Path, Path], handler: RecordingHandler) -> None:
+    """Issue 13: smtplib's login encodes the password as ASCII and raised UnicodeEncodeError."""
+    with SmtpServer(handler, "starttls", cert, auth=True) as server:
+        def sender(password: str) -> SmtpSender:
+            return SmtpSender(host="127.0.0.1", port=server.port, security="starttls",
+                              username="bridge", password=lambda: password, ca_file=str(cert[0]),
+                              timeout=5)
+        sender("pässwörd-€").send(RAW, "bridge@bridge.example.net", ["list@lists.example.org"])
+        with pytest.raises(AuthError) as info:
+            sender("pässwörd-falsch").check()
+    assert len(handler.delivered) == 1 and "falsch" not in str(info.value)
+
+
 def test_5xx_on_data_is_permanent_and_not_retried(plain_server: SmtpServer,
                                                   handler: RecordingHandler) -> None:
     handler.data_replies = ["554 5.7.1 rejected by policy"]

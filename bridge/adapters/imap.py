@@ -178,7 +178,11 @@ class ImapMailbox:
         if self._oauth2_token is not None:
             client.oauth2_login(self.username, self._oauth2_token())
         elif self._password is not None:
-            client.login(self.username, self._password())
+            password = self._password()
+            if password.isascii() and self.username.isascii():
+                client.login(self.username, password)
+            else:  # LOGIN is ASCII only; SASL PLAIN carries UTF-8 (RFC 4616)
+                client.plain_login(self.username, password)
 
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None

@@ -8,6 +8,7 @@ raised at once; the relaying stage then waits for the echo before any resend.
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import ssl
 from collections.abc import Callable, Iterator, Sequence
@@ -109,7 +110,7 @@ class SmtpSender:
         try:
             with self._guard(f"{context} login", ambiguous=False):
                 if self.username and self._password is not None:
-                    client.login(self.username, self._password())
+                    _login(client, self.username, self._password())
             yield client
         finally:
             with suppress(smtplib.SMTPException, OSError):
@@ -158,3 +159,18 @@ class SmtpSender:
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         self._log.warning("smtp_send_retried", attempt=state.attempt_number, error=str(error))
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    """smtplib's login encodes credentials as ASCII; others go as AUTH PLAIN in UTF-8 (RFC 4616)."""
+    if username.isascii() and password.isascii():
+        client.login(username, password)
+        return
+    client.ehlo_or_helo_if_needed()
+    if "PLAIN" not in client.esmtp_features.get("auth", "").upper().split():
+        raise smtplib.SMTPAuthenticationError(
+            504, b"the server offers no AUTH PLAIN, which a non-ASCII password needs")
+    blob = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+    code, reply = client.docmd("AUTH", f"PLAIN {blob}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
