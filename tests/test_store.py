@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,29 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
         raise RuntimeError("crash mid-batch")
     assert store.get_cursor("INBOX") is None
     store.close()
+
+
+def test_a_new_database_is_private_and_so_are_the_folders_the_bridge_creates(
+        tmp_path: Path) -> None:
+    """Issue 13: outside systemd the database (list mail, the relay token key) was 0644."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "state" / "deep" / "bridge.sqlite3"
+        store = Store.open(path)
+        with store.transaction():
+            store.set_cursor(Cursor("INBOX", 1, 1))  # the WAL file exists now
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+        store.close()
+    finally:
+        os.umask(old)
+    assert modes["bridge.sqlite3"] == 0o600 and modes["bridge.sqlite3-wal"] == 0o600
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.sqlite3"
+    Store.open(path).close()
+    path.chmod(0o640)
+    Store.open(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -6,6 +6,7 @@ the rows it covers (see `Store.transaction`).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -56,6 +57,22 @@ def from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+def _create_private(path: Path) -> None:
+    """The database holds list mail and the relay token key: a new one is created 0600 (SQLite
+    gives its -wal and -shm files the same mode), folders the bridge creates 0700. Existing
+    ones keep their mode (under systemd, StateDirectory= sets it)."""
+    try:
+        missing = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+        for directory in reversed(missing):  # mkdir(parents=True) gives parents the default mode
+            directory.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create state database {path}: {exc.strerror}") from exc
+    os.close(fd)
+
+
 class Store:
     """A connection to the state database, migrated to this code's schema on open."""
 
@@ -68,7 +85,7 @@ class Store:
         """`timeout`: how long a statement waits for another process's write lock."""
         path = str(path)
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
             conn.execute("PRAGMA journal_mode=WAL")
