@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 
 from bridge.compose.approval_email import TOKEN_HEADER, ApprovalItem, Envelope, build_approval_mail
+from bridge.compose.relay_email import RelaySettings
 from bridge.config.policy import read_approval
 from bridge.config.reader import Section
 from bridge.decide.approval import (
@@ -28,6 +30,8 @@ from bridge.decide.approval import (
     request_message_id,
     subject_tag,
 )
+from bridge.stages.approval import ApprovalReport, run_approval
+from bridge.store.db import Store
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 KEY = b"k" * 32
@@ -196,3 +200,17 @@ def test_the_request_email_carries_the_exact_text_link_evidence_and_how_to_answe
     assert "Approve post to X, Mastodon?" in str(msg["Subject"])
     assert "- mass-new guard: 7 threads\n- evidence two" in body
     assert "approve" in body and "reject" in body and "2026-11-27 09:00 UTC" in body
+
+
+def test_an_idle_approval_stage_takes_no_write_lock(tmp_path: Path) -> None:
+    """The stage runs every cycle: with nothing to apply, expire, close or send it only reads."""
+    store = Store.open(tmp_path / "b.sqlite3")
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    relay = RelaySettings(from_address="bridge@b.example", list_address="list@l.example",
+                          admin_contact="admin@b.example")
+    report = run_approval(store, None, ApprovalSettings(moderators=MODS), relay, KEY, T0)
+    assert report == ApprovalReport()
+    assert statements and not [s for s in statements if s.upper().startswith(("BEGIN", "INSERT",
+                                                                               "UPDATE"))]
+    store.close()

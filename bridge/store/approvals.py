@@ -264,9 +264,12 @@ def _close(conn: sqlite3.Connection, token: str, status: str, reason: str, moder
 
 def expire_due(store: Store, reason: str, now: datetime) -> list[RequestRow]:
     """Open requests past their expiry: expired, with the reason; the item stays held (never
-    posted unseen), its own reason saying that nobody answered."""
+    posted unseen), its own reason saying that nobody answered. No write lock when none is due."""
+    where, params = "status = 'open' AND expires_at <= ?", (to_epoch(now),)
+    if not _requests(store.conn, where, params):
+        return []
     with store.transaction() as conn:
-        rows = _requests(conn, "status = 'open' AND expires_at <= ?", (to_epoch(now),))
+        rows = _requests(conn, where, params)
         for row in rows:
             _close(conn, row.token, EXPIRED, reason, "", now)
             table, key = ("posts", "root_id") if row.kind == POST else ("replies", "reply_id")
@@ -275,14 +278,20 @@ def expire_due(store: Store, reason: str, now: datetime) -> list[RequestRow]:
     return rows
 
 
+_DECIDED_ELSEWHERE = (
+    "SELECT a.token FROM approval_requests a WHERE a.status = 'open' AND NOT EXISTS ("
+    "SELECT 1 FROM posts p WHERE a.kind = 'post' AND p.root_id = a.item_id AND p.status = 'held' "
+    "UNION ALL SELECT 1 FROM replies r WHERE a.kind = 'reply' AND r.reply_id = a.item_id "
+    "AND r.status = 'held')")
+
+
 def close_decided_elsewhere(store: Store, now: datetime) -> list[str]:
-    """Open requests whose item the admin already released or moderated: closed."""
+    """Open requests whose item the admin already released or moderated: closed (no write lock
+    when there are none)."""
+    if not store.conn.execute(_DECIDED_ELSEWHERE).fetchone():
+        return []
     with store.transaction() as conn:
-        tokens = [str(r[0]) for r in conn.execute(
-            "SELECT a.token FROM approval_requests a WHERE a.status = 'open' AND NOT EXISTS ("
-            "SELECT 1 FROM posts p WHERE a.kind = 'post' AND p.root_id = a.item_id "
-            "AND p.status = 'held' UNION ALL SELECT 1 FROM replies r WHERE a.kind = 'reply' "
-            "AND r.reply_id = a.item_id AND r.status = 'held')")]
+        tokens = [str(r[0]) for r in conn.execute(_DECIDED_ELSEWHERE)]
         for token in tokens:
             _close(conn, token, CLOSED, ADMIN_DECIDED, "", now)
     return tokens
