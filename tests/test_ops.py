@@ -165,3 +165,33 @@ def test_check_and_status_never_show_a_secret_a_server_echoes(
     assert main(["status", "--config", str(cfg), "--json"]) == 0
     shown = capsys.readouterr().out
     assert "t-123456" not in shown and "[REDACTED]" in shown
+
+
+def test_check_and_preview_say_when_the_list_has_no_link_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 11 item 7: a classic Mailman 2 list without List-Archive, no Archived-At, not a
+    Google Group: say so plainly, with the setting to add, instead of "no usable link" per post."""
+    mbox = tmp_path / "list.mbox"
+    mbox.write_text("".join(
+        f"From ann@example.org Tue Mar  4 10:00:00 2025\nMessage-ID: <q{n}@example.org>\n"
+        f"From: Ann <ann@example.org>\nDate: Tue, 4 Mar 2025 10:0{n}:00 +0000\n"
+        f"Subject: Question {n} about serials\nList-Id: <solo.lists.example.org>\n\n"
+        f"How do I renew serial {n} in Koha?\n\n" for n in range(3)))
+    cfg = tmp_path / "bridge.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "b.sqlite3"}"\n')
+    assert main(["ingest", "--config", str(cfg), "--mbox", str(mbox)]) == 0
+    capsys.readouterr()
+    assert main(["check", "--config", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] thread links: no link source for this list" in out
+    assert "url_template" in out and "archive_url" in out
+    assert main(["preview", "--config", str(cfg)]) == 0
+    assert "note: no link source for this list" in capsys.readouterr().out
+    (tmp_path / "list2.mbox").write_text(mbox.read_text().replace(
+        "List-Id: <solo.lists.example.org>\n",
+        "List-Id: <solo.lists.example.org>\nList-Archive: <http://lists.example.org/pipermail/solo/>\n"
+    ).replace("@example.org>\nFrom:", "@example.net>\nFrom:"))
+    assert main(["ingest", "--config", str(cfg), "--mbox", str(tmp_path / "list2.mbox")]) == 0
+    assert main(["check", "--config", str(cfg)]) == 1  # IMAP, SMTP, X are missing
+    assert "[PASS] thread links" in capsys.readouterr().out

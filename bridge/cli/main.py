@@ -17,6 +17,7 @@ import structlog
 from bridge import __version__
 from bridge.adapters.archive import check_archive, read_maildir, read_mbox
 from bridge.cli import review
+from bridge.compose.links import describe_link_source
 from bridge.config.settings import Config, check_secrets, load_config
 from bridge.decide.matcher import check_settings
 from bridge.decide.planner import Plan
@@ -202,6 +203,9 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     now = datetime.now(UTC)
     with open_store(config, args.db) as mailstore:
         plans = review.preview_plans(mailstore, config, now)
+        no_link = describe_link_source(config.links, mailstore.recent_roots())
+    if no_link:  # say it first and plainly: otherwise every question just reads "no usable link"
+        print(f"note: {no_link}", file=sys.stderr if args.json else sys.stdout)
     return _show_plans(plans, config, args.json, lambda: review.print_preview(plans, now, sys.stdout))
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from bridge.cli.review import preview_plans
+from bridge.compose.links import describe_link_source
 from bridge.config.sections import ImapConfig
 from bridge.config.settings import Config
 from bridge.errors import AuthError, BridgeError, ConfigError, TransientError
@@ -61,6 +62,7 @@ def run_checks(config: Config, db_path: str) -> list[CheckResult]:
         return f"{db_path} (schema {schema_version()})"
 
     results.append(_probe("state database", "store", store))
+    results.append(_link_source(config, db_path))
     if config.imap is not None:
         main_imap = config.imap
 
@@ -91,6 +93,23 @@ def run_checks(config: Config, db_path: str) -> list[CheckResult]:
         x = config.x
         results.append(_probe("X", "X", lambda: "posting as @" + XPublisher(build_x_client(x)).check_auth()))
     return results
+
+
+def _link_source(config: Config, db_path: str) -> CheckResult:
+    """Can posts get a thread link on this list? Judged on the stored mail's recent roots."""
+    try:
+        store = Store.open(db_path)
+    except (BridgeError, OSError) as exc:
+        return CheckResult("thread links", False, f"cannot judge: {exc}")
+    try:
+        roots = MailStore(store).recent_roots()
+    finally:
+        store.close()
+    problem = describe_link_source(config.links, roots)
+    if problem:
+        return CheckResult("thread links", False, problem.split(":")[0], problem)
+    detail = f"judged on {len(roots)} recent questions" if roots else "no mail stored yet to judge"
+    return CheckResult("thread links", True, f"{config.links.strategy}: {detail}")
 
 
 def print_checks(results: list[CheckResult], out: TextIO) -> int:

@@ -216,6 +216,13 @@ class MailStore:
             "ORDER BY MAX(date) DESC LIMIT ?", (limit,))
         return tuple(str(r[0]) for r in rows)
 
+    def recent_roots(self, limit: int = 30) -> list[Mail]:
+        """The roots of the most recent threads (what `check` looks at for a link source)."""
+        rows = self.conn.execute(
+            f"{_SELECT} WHERE message_id IN (SELECT root_id FROM threads "
+            "ORDER BY first_date DESC LIMIT ?) ORDER BY date DESC", (limit,))
+        return [_row_to_mail(r) for r in rows]
+
     def get_mail(self, message_id: str) -> Mail | None:
         row = self.conn.execute(f"{_SELECT} WHERE message_id = ?", (message_id,)).fetchone()
         return _row_to_mail(row) if row else None
