@@ -153,7 +153,7 @@ class FakeBluesky(LoopbackHttp):
         raise _XrpcError(400, "InvalidRequest", f"Could not find repo: {did_or_handle}")
 
     def profile(self, actor: FakeActor) -> dict[str, Any]:
-        view = {"did": actor.did, "handle": actor.handle}
+        view = {"did": actor.did, "handle": actor.handle, "createdAt": "2021-05-01T00:00:00.000Z"}
         if actor.display_name:
             view["displayName"] = actor.display_name
         return view

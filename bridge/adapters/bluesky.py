@@ -199,7 +199,7 @@ class BlueskyAccount:
         name = author.display_name or ""
         rkey = uri.rsplit("/", 1)[-1]
         seen[uri] = Reply(
-            uri, str(root), Replier(author.did, author.handle, name),
+            uri, str(root), Replier(author.did, author.handle, name, _maybe_when(author)),
             str(getattr(record, "text", "")), f"https://bsky.app/profile/{author.handle}/post/{rkey}",
             _when(getattr(record, "created_at", None) or indexed_at), _links(record))
 
@@ -309,6 +309,12 @@ def _links(record: Any) -> tuple[str, ...]:
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _maybe_when(author: Any) -> datetime | None:
+    """The account's creation time when the AppView says it (profileViewBasic.createdAt)."""
+    value = getattr(author, "created_at", None)
+    return _when(value) if value else None
 
 
 def _when(value: str) -> datetime:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -39,8 +38,7 @@ from bridge.adapters.network import (
     Uncertain,
     same_link,
 )
-from bridge.config.secrets import SecretError, SecretRef
-from bridge.errors import AuthError, ConfigError, PermanentError
+from bridge.errors import AuthError, PermanentError
 
 NAME = "mastodon"
 MAX_PAGES = 5  # pages of 40 read per call: a bound, never a loop over the whole history
@@ -52,31 +50,6 @@ _TAG = re.compile(r"<[^>]+>")
 _T = TypeVar("_T")
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class MastodonSettings:
-    """[mastodon]: the instance and the account's access token (a secret reference)."""
-
-    api_base_url: str
-    access_token: SecretRef | None = None
-    visibility: str = "public"  # public | unlisted
-    language: str = "en"
-    timeout: timedelta = timedelta(seconds=30)
-
-
-def build_mastodon(settings: MastodonSettings) -> MastodonAccount:
-    """The account, with the token read now; a missing token is a ConfigError."""
-    if settings.access_token is None:
-        raise ConfigError(["mastodon.access_token: required"])
-    try:
-        token = settings.access_token.resolve()
-    except SecretError as exc:
-        raise ConfigError([f"mastodon.access_token: {exc}"]) from exc
-    api = Mastodon(access_token=token, api_base_url=settings.api_base_url,
-                   ratelimit_method="throw", request_timeout=settings.timeout.total_seconds(),
-                   version_check_mode="none")
-    return MastodonAccount(api, visibility=settings.visibility, language=settings.language)
 
 
 class MastodonAccount:

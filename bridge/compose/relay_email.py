@@ -82,6 +82,7 @@ class ReplyItem:
     text: str
     url: str
     created_at: datetime
+    network: str = "x"
 
 
 # --- cleaning: every string that reaches a header or the body goes through one of these ---
@@ -130,7 +131,7 @@ def check_reply(item: ReplyItem) -> str | None:
         return "empty text after cleaning"
     url = item.url.strip()
     if not re.fullmatch(r"https://[!-~]+", url) or "=?" in url:
-        return "link to X missing or not a plain https URL"
+        return f"link to {network_label(item.network)} missing or not a plain https URL"
     return None
 
 
@@ -156,7 +157,7 @@ def display_name(replies: list[ReplyItem], settings: RelaySettings) -> str:
     suffix = f" via {bridge}"
     authors = {(clean_username(r.author_username).lower(), clean_name(r.author_name)) for r in replies}
     if len(authors) > 1:
-        return f"Replies from X{suffix}"
+        return f"Replies from {networks_label(replies)}{suffix}"
     name, handle = clean_name(replies[0].author_name), clean_username(replies[0].author_username)
     tag = f" (@{handle})" if handle and name else (f"@{handle}" if handle else "")
     room = MAX_DISPLAY - len(suffix) - len(tag)
@@ -224,11 +225,24 @@ def _template_env(template_dir: str | None) -> jinja2.Environment:
     return make_template_env(ComposeSettings(template_dir=template_dir))
 
 
+NETWORK_LABELS = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
+
+
+def network_label(network: str) -> str:
+    return NETWORK_LABELS.get(network, network)
+
+
+def networks_label(replies: list[ReplyItem]) -> str:
+    """ "X", "Mastodon" or "Bluesky and Mastodon": where these replies were written."""
+    names = sorted({network_label(r.network) for r in replies})
+    return " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def render_body(question: Mail, replies: list[ReplyItem], settings: RelaySettings) -> str:
     env = _template_env(settings.template_dir)
     items = [
         {"author": author_label(r), "text": clean_text(strip_reply_mentions(r.text)),
-         "url": r.url.strip(),
+         "url": r.url.strip(), "network": network_label(r.network),
          "date": r.created_at.strftime("%Y-%m-%d %H:%M UTC")}
         for r in replies
     ]
@@ -236,6 +250,7 @@ def render_body(question: Mail, replies: list[ReplyItem], settings: RelaySetting
         question_subject=clean_line(clean_subject(question.subject) or question.subject, MAX_SUBJECT),
         question_date=question.date.strftime("%Y-%m-%d"),
         replies=items, several=len({i["author"] for i in items}) > 1,
+        networks=networks_label(replies), only_x=all(r.network == "x" for r in replies),
         bridge_name=clean_name(settings.from_name), admin_contact=clean_line(settings.admin_contact, 200),
     )
     return clean_text(text) + "\n"

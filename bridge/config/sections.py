@@ -50,6 +50,44 @@ class XSettings:
     timeout: timedelta = timedelta(seconds=30)
 
 
+@dataclass(frozen=True, slots=True)
+class NetworkCaps:
+    """A network section's own caps, dry run and quiet hours; None takes [publish]'s value.
+    Posting on Mastodon and Bluesky costs nothing, so their spend is always 0."""
+
+    dry_run: bool | None = None
+    max_per_hour: int | None = None
+    max_per_day: int | None = None
+    min_spacing: timedelta | None = None
+    quiet_hours: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MastodonSettings:
+    """[mastodon]: the instance and the account's access token (scopes: write:statuses,
+    read:notifications, read:statuses, read:accounts)."""
+
+    api_base_url: str
+    access_token: SecretRef | None = None
+    visibility: str = "public"  # public | unlisted
+    language: str = "en"
+    timeout: timedelta = timedelta(seconds=30)
+    caps: NetworkCaps = field(default_factory=NetworkCaps)
+
+
+@dataclass(frozen=True, slots=True)
+class BlueskySettings:
+    """[bluesky]: the account (handle or DID) and an app password, never the account password."""
+
+    identifier: str
+    app_password: SecretRef | None = None
+    service: str = "https://bsky.social"  # the account's PDS (or the entryway)
+    language: str = "en"
+    link_card: bool = False  # attach an external link card with the thread's subject
+    timeout: timedelta = timedelta(seconds=30)
+    caps: NetworkCaps = field(default_factory=NetworkCaps)
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str

@@ -10,8 +10,11 @@ from bridge.config.reader import Section
 from bridge.config.sections import (
     OAUTH1_KEYS,
     X_API_HOST,
+    BlueskySettings,
     ImapConfig,
+    MastodonSettings,
     MetricsSettings,
+    NetworkCaps,
     Security,
     SmtpSettings,
     XSettings,
@@ -92,9 +95,56 @@ def read_x(sec: Section) -> XSettings:
                      **keys)
 
 
-def _check_base_url(url: str, sec: Section) -> None:
+def _check_base_url(url: str, sec: Section, key: str = "api_base_url") -> None:
     if http_refused(url):
-        sec.problems.append(f"{sec.key('api_base_url')}: must be https (http only on loopback)")
+        sec.problems.append(f"{sec.key(key)}: must be https (http only on loopback)")
+
+
+def _read_caps(sec: Section) -> NetworkCaps:
+    """The optional per-network overrides of [publish] (absent: [publish]'s value)."""
+    def has(key: str) -> bool:
+        return key in sec.data
+
+    return NetworkCaps(
+        dry_run=sec.boolean("dry_run", False) if has("dry_run") else None,
+        max_per_hour=sec.integer("max_per_hour", 1, 0, 1000) if has("max_per_hour") else None,
+        max_per_day=sec.integer("max_per_day", 1, 0, 10000) if has("max_per_day") else None,
+        min_spacing=sec.duration("min_spacing", "0s") if has("min_spacing") else None,
+        quiet_hours=sec.string("quiet_hours") if has("quiet_hours") else None,
+    )
+
+
+def _timeout(sec: Section) -> timedelta:
+    timeout = sec.duration("timeout", "30s")
+    if not timedelta(seconds=1) <= timeout <= timedelta(minutes=5):
+        sec.problems.append(f"{sec.key('timeout')}: must be between 1s and 5m")
+    return timeout
+
+
+def read_mastodon(sec: Section) -> MastodonSettings:
+    """[mastodon]: api_base_url (the instance), access_token (a secret), visibility, language."""
+    base = sec.required_string("api_base_url").rstrip("/")
+    if base:
+        _check_base_url(base, sec)
+    settings = MastodonSettings(
+        api_base_url=base, access_token=sec.secret("access_token", required=True),
+        visibility=sec.string("visibility", "public", ("public", "unlisted")),
+        language=sec.string("language", "en"), timeout=_timeout(sec), caps=_read_caps(sec))
+    sec.finish()
+    return settings
+
+
+def read_bluesky(sec: Section) -> BlueskySettings:
+    """[bluesky]: identifier (handle or DID), app_password (a secret), service, language."""
+    service = sec.string("service", "https://bsky.social").rstrip("/")
+    _check_base_url(service, sec, "service")
+    settings = BlueskySettings(
+        identifier=sec.required_string("identifier").removeprefix("@"),
+        app_password=sec.secret("app_password", required=True), service=service,
+        language=sec.string("language", "en"), link_card=sec.boolean("link_card", False),
+        timeout=_timeout(sec), caps=_read_caps(sec))
+    sec.finish()
+    return settings
 
 
 def parse_listen(text: str) -> tuple[str, int]:

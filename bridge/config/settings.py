@@ -21,7 +21,9 @@ from bridge.config.reader import Section
 from bridge.config.secrets import SecretError, SecretRef
 from bridge.config.sections import (
     OAUTH1_KEYS,
+    BlueskySettings,
     ImapConfig,
+    MastodonSettings,
     MetricsSettings,
     ReplySettings,
     SmtpSettings,
@@ -66,6 +68,8 @@ class Config:
     compose: ComposeSettings = field(default_factory=ComposeSettings)
     links: LinkSettings = field(default_factory=LinkSettings)
     x: XSettings | None = None
+    mastodon: MastodonSettings | None = None
+    bluesky: BlueskySettings | None = None
     publish: PublishSettings = field(default_factory=PublishSettings)
     replies: ReplySettings = field(default_factory=ReplySettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
@@ -116,8 +120,8 @@ def parse_config(data: dict[str, object], source: str) -> Config:
     problems: list[str] = []
     root = Section(data, "", problems)
     root.path = ""
-    names = ("list", "store", "imap", "ingest", "matcher", "post", "links", "x", "publish",
-             "replies", "moderation", "smtp", "relay", "metrics")
+    names = ("list", "store", "imap", "ingest", "matcher", "post", "links", "x", "mastodon",
+             "bluesky", "publish", "replies", "moderation", "smtp", "relay", "metrics")
     sections = {name: root.sub(name) for name in names}
     for sec in sections.values():
         sec.path = sec.path.lstrip(".")
@@ -133,6 +137,8 @@ def parse_config(data: dict[str, object], source: str) -> Config:
         compose=policy.read_compose(sections["post"]),
         links=policy.read_links(sections["links"]),
         x=_optional(sections["x"], services.read_x),
+        mastodon=_optional(sections["mastodon"], services.read_mastodon),
+        bluesky=_optional(sections["bluesky"], services.read_bluesky),
         publish=policy.read_publish(sections["publish"]),
         replies=policy.read_replies(sections["replies"]),
         moderation=policy.read_moderation(sections["moderation"]),
@@ -174,6 +180,10 @@ def secret_refs(config: Config) -> list[tuple[str, SecretRef | None]]:
         refs += [("imap.password", config.imap.password), ("imap.oauth2_token", config.imap.oauth2_token)]
     if config.x:
         refs += [(f"x.{name}", getattr(config.x, name)) for name in (*OAUTH1_KEYS, "oauth2_user_token")]
+    if config.mastodon:
+        refs.append(("mastodon.access_token", config.mastodon.access_token))
+    if config.bluesky:
+        refs.append(("bluesky.app_password", config.bluesky.app_password))
     if config.smtp:
         refs.append(("smtp.password", config.smtp.password))
     if config.relay:

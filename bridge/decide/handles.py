@@ -22,10 +22,20 @@ def remove_mentions(text: str) -> str:
     return _MENTION.sub(" ", text)
 
 
+# Mastodon: user@instance; Bluesky: a domain name (ana.bsky.social). Both shown with one "@".
+_FEDI_HANDLE = re.compile(r"[A-Za-z0-9_]{1,30}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+_DOMAIN_HANDLE = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+
+
 def clean_username(username: str) -> str:
-    """The @handle without '@', or "" when it does not follow X's rules."""
+    """The @handle without '@', or "" when it follows no network's rules (X: 1-15 word
+    characters; Mastodon: user@instance; Bluesky: a domain name)."""
     handle = username.strip().removeprefix("@")
-    return handle if _HANDLE.fullmatch(handle) else ""
+    if len(handle) > 253:
+        return ""
+    if _HANDLE.fullmatch(handle) or _FEDI_HANDLE.fullmatch(handle) or _DOMAIN_HANDLE.fullmatch(handle):
+        return handle
+    return ""
 
 
 def parse_handle(value: str) -> str | None:

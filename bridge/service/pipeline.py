@@ -20,6 +20,13 @@ from bridge.model import ThreadView
 from bridge.redact import redact
 from bridge.service.ingest_policy import build_ingest_policy, relay_echo
 from bridge.service.metrics import MetricsSink, NullMetrics
+from bridge.service.networks import (
+    NetworkService,
+    network_times,
+    poll_networks,
+    publish_networks,
+    queued_now,
+)
 from bridge.stages.approval import next_wake as approval_wake
 from bridge.stages.approval import run_approval
 from bridge.stages.ingest import IngestPolicy, IngestReport, MailSource, store_batch
@@ -47,6 +54,7 @@ class Services:
     reply_source: ReplySource | None = None
     sender: MailSender | None = None
     approval_mailbox: MailSource | None = None  # [moderation] approval_folder: answers only
+    networks: list[NetworkService] = field(default_factory=list)  # Mastodon, Bluesky
 
 
 @dataclass
@@ -149,34 +157,44 @@ class Bridge:
         if total.stored:
             log.info("mail_ingested", **total.as_dict())
 
+    def _network_names(self) -> tuple[str, ...]:
+        own = ("x",) if self.services.publisher is not None else ()
+        return (*own, *(n.name for n in self.services.networks))
+
     def _publish(self, now: datetime, report: CycleReport) -> None:
-        publisher = self.services.publisher
-        if publisher is None:
+        publisher, networks = self.services.publisher, self.services.networks
+        if publisher is None and not networks:
             return
         settings = self.config.publish
-        reconcile_pending(self.store, publisher, settings, now)
+        if publisher is not None:
+            reconcile_pending(self.store, publisher, settings, now)
         threads = self._threads_to_plan(now)
         _, queued_at = postrows.next_attempts(self.store)
-        if threads is None and (queued_at is None or queued_at > now):
+        if threads is None and (queued_at is None or queued_at > now) and not queued_now(
+                self.store, networks, now):
             return  # nothing new, nothing falls due, nothing to send: matching would change nothing
         if threads:
             self.drafter.other_names = self.mailstore.author_names()
         # the list's recent history (not only the threads that changed): reposts, senders, languages
         plans = plan_threads(threads, now, self.config.matcher, self.drafter,
-                             postrows.posted_roots(self.store), self._history(now)) if threads else []
-        result = publish_due(self.store, plans, publisher, settings, now,
-                             hold_all=self.config.approval.hold_all)
-        report.published = len(result.published) + len(result.dry_run)
-        self._keep_waiting(plans, result.next_attempt_at or now)
+                             postrows.posted_roots(self.store, self._network_names()),
+                             self._history(now)) if threads else []
+        results = [publish_due(self.store, plans, publisher, settings, now,
+                               hold_all=self.config.approval.hold_all)] if publisher else []
+        results += publish_networks(self.store, networks, plans, self.config.compose,
+                                    self.drafter, now, hold_all=self.config.approval.hold_all)
+        report.published = sum(len(r.published) + len(r.dry_run) for r in results)
+        next_at = min((r.next_attempt_at for r in results if r.next_attempt_at), default=None)
+        self._keep_waiting(plans, next_at or now)
         self._touched = set()
-        self._blocked_until = result.next_attempt_at
-        self._publish_after = min(filter(None, (result.next_attempt_at, now + MAX_SLEEP)))
+        self._blocked_until = next_at
+        self._publish_after = min(filter(None, (next_at, now + MAX_SLEEP)))
 
     def _keep_waiting(self, plans: list[Plan], retry_at: datetime) -> None:
         """Waiting plans wait for their due time; a due plan that publishing did not settle (the
         spacing, a 429 or a failure stopped it before its turn) is planned again at `retry_at`."""
         waiting = self._waiting if self._waiting is not None else {}
-        settled = postrows.posted_roots(self.store)
+        settled = postrows.posted_roots(self.store, self._network_names())
         for plan in plans:
             tid = plan.thread.thread_id
             waiting.pop(tid, None)
@@ -201,6 +219,8 @@ class Bridge:
         return [v for v in views if v is not None]
 
     def _replies(self, now: datetime, report: CycleReport) -> None:
+        report.replies = poll_networks(self.store, self.services.networks, self.config.replies,
+                                       self.config.moderation, now)
         source, publisher = self.services.reply_source, self.services.publisher
         if source is None or publisher is None:
             return
@@ -208,7 +228,7 @@ class Bridge:
             self._me_id = self._account_id()
         poll = poll_replies(self.store, source, self._me_id, self.config.replies,
                             self.config.moderation, now)
-        report.replies = sum(poll.stored.values())
+        report.replies += sum(poll.stored.values())
 
     def _account_id(self) -> str:
         source = self.services.reply_source
@@ -238,8 +258,9 @@ class Bridge:
     # -- bookkeeping -------------------------------------------------------------------------
     def _next_wake(self, now: datetime) -> datetime:
         times = [now + MAX_SLEEP]
-        if self.services.publisher is not None:
+        if self.services.publisher is not None or self.services.networks:
             times += self._publish_times()
+        times += network_times(self.store, self.services.networks, self.config.replies, now)
         if self.services.reply_source is not None and posts_in_window(
                 self.store, self.config.replies.reply_window, now):
             due, _ = next_poll_at(self.store.conn, self.config.replies, now)

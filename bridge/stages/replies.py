@@ -32,6 +32,7 @@ from bridge.store.posts import OurPost
 log = structlog.get_logger(__name__)
 MENTIONS = "mentions"
 _DAY = timedelta(days=1)
+_SHOWN = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
 _TCO = re.compile(r"https://t\.co/[A-Za-z0-9]+")
 
 
@@ -60,22 +61,24 @@ class PollReport:
 
 
 # -- when ------------------------------------------------------------------------------------
-def posts_in_window(store: Store, window: timedelta, now: datetime) -> list[OurPost]:
-    return postrows.confirmed_since(store, now - window)
+def posts_in_window(store: Store, window: timedelta, now: datetime,
+                    network: str = "x") -> list[OurPost]:
+    return postrows.confirmed_since(store, now - window, network)
 
 
 def next_poll_at(conn: sqlite3.Connection, settings: ReplySettings,
-                 now: datetime) -> tuple[datetime, str]:
-    """The earliest time a poll may run (after the interval, X's reset, within the read
-    budget) and what holds it back."""
+                 now: datetime, network: str = "x") -> tuple[datetime, str]:
+    """The earliest time a poll of `network` may run (after the interval, its reset, within
+    the read budget) and what holds it back."""
     due, why = now, ""
-    last = rows.last_poll(conn)
+    last = rows.last_poll(conn, network)
     if last is not None:
         due, why = max((due, why), (last.polled_at + settings.min_poll_interval,
                                     "minimum poll interval"))
         if last.retry_at is not None:
-            due, why = max((due, why), (last.retry_at, "rate limited by X"))
-    recent = rows.reads_since(conn, now - _DAY)
+            due, why = max((due, why), (last.retry_at,
+                                        f"rate limited by {_SHOWN.get(network, network)}"))
+    recent = rows.reads_since(conn, now - _DAY, network)
     reads = sum(count for _, count in recent)
     if reads >= settings.daily_read_budget:
         # wait until enough of the last 24 hours' reads have aged out of the window
@@ -201,7 +204,7 @@ def reply_text(post: XPost) -> str:
 
 
 def _record_poll(conn: sqlite3.Connection, report: PollReport, failure: BridgeError | None,
-                 settings: ReplySettings, now: datetime) -> None:
+                 settings: ReplySettings, now: datetime, network: str = "x") -> None:
     outcome, retry_at = "ok", None
     if isinstance(failure, RateLimited):
         outcome = "rate_limited"
@@ -209,8 +212,9 @@ def _record_poll(conn: sqlite3.Connection, report: PollReport, failure: BridgeEr
         report.reason = f"rate limited until {retry_at:%Y-%m-%d %H:%M:%S} UTC"
     elif failure is not None:
         outcome, report.reason = "failed", f"failed: {failure}"
-    rows.record_poll(conn, now, report.calls, report.reads, outcome, retry_at, str(failure or ""))
-    report.next_poll_at = next_poll_at(conn, settings, now)[0]
+    rows.record_poll(conn, now, report.calls, report.reads, outcome, retry_at, str(failure or ""),
+                     network)
+    report.next_poll_at = next_poll_at(conn, settings, now, network)[0]
 
 
 def _log_poll(report: PollReport, failure: BridgeError | None) -> None:

@@ -78,12 +78,12 @@ def _select(store: Store, where: str, params: tuple[object, ...]) -> list[PostRo
     return [PostRow(*r) for r in found]
 
 
-def confirmed_since(store: Store, since: datetime) -> list[OurPost]:
-    """Our confirmed posts since `since`, oldest first."""
+def confirmed_since(store: Store, since: datetime, network: str = NETWORK) -> list[OurPost]:
+    """Our confirmed posts on `network` since `since`, oldest first."""
     rows = store.conn.execute(
         "SELECT root_id, post_id, confirmed_at FROM posts WHERE status = 'confirmed' "
-        "AND post_id IS NOT NULL AND confirmed_at >= ? ORDER BY confirmed_at",
-        (to_epoch(since),)).fetchall()
+        "AND network = ? AND post_id IS NOT NULL AND confirmed_at >= ? ORDER BY confirmed_at",
+        (network, to_epoch(since))).fetchall()
     return [OurPost(str(r[0]), str(r[1]), from_epoch(int(r[2]))) for r in rows]
 
 

@@ -67,11 +67,11 @@ def roots_with_approved(store: Store, fetched_before: datetime) -> list[str]:
 
 def approved_items(conn: sqlite3.Connection, root_id: str) -> list[ReplyItem]:
     rows = conn.execute(
-        "SELECT reply_id, author_name, author_username, text, url, created_at FROM replies "
+        "SELECT reply_id, author_name, author_username, text, url, created_at, network FROM replies "
         "WHERE root_id = ? AND status = 'approved' AND relay_id IS NULL ORDER BY created_at, reply_id",
         (root_id,))
-    return [ReplyItem(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), from_epoch(int(r[5])))
-            for r in rows]
+    return [ReplyItem(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), from_epoch(int(r[5])),
+                      str(r[6])) for r in rows]
 
 
 def hold_reply(conn: sqlite3.Connection, reply_id: str, reason: str) -> None:

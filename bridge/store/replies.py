@@ -51,6 +51,7 @@ class NewReply:
     text: str
     url: str
     created_at: datetime
+    network: str = "x"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +117,26 @@ def add_reply(conn: sqlite3.Connection, reply: NewReply, verdict: Verdict, now: 
     author_created = to_epoch(reply.author_created_at) if reply.author_created_at else None
     conn.execute(
         "INSERT INTO replies(reply_id, root_id, post_id, author_id, author_username, author_name, "
-        "author_created_at, text, url, created_at, status, reason, fetched_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "author_created_at, text, url, created_at, status, reason, fetched_at, network) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (reply.reply_id, reply.root_id, reply.post_id, reply.author_id, reply.author_username,
          reply.author_name, author_created, reply.text, reply.url, to_epoch(reply.created_at),
-         verdict.status, verdict.reason, to_epoch(now)))
+         verdict.status, verdict.reason, to_epoch(now), reply.network))
 
 
-def cursors(conn: sqlite3.Connection) -> dict[str, str]:
-    """source -> since_id: "mentions", "search:<post id>"."""
-    return {str(r[0]): str(r[1]) for r in conn.execute("SELECT source, since_id FROM reply_cursors")}
+def cursors(conn: sqlite3.Connection, network: str = "x") -> dict[str, str]:
+    """source -> since_id: "mentions", "search:<post id>" (X); "<network>:notifications"."""
+    return {str(r[0]): str(r[1]) for r in conn.execute(
+        "SELECT source, since_id FROM reply_cursors WHERE network = ?", (network,))}
+
+
+def set_cursor(conn: sqlite3.Connection, network: str, source: str, value: str,
+               now: datetime) -> None:
+    """A network's opaque cursor (Mastodon: a notification id; Bluesky: an indexedAt time)."""
+    conn.execute(
+        "INSERT INTO reply_cursors(source, since_id, polled_at, network) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(source) DO UPDATE SET since_id = excluded.since_id, "
+        "polled_at = excluded.polled_at", (source, value, to_epoch(now), network))
 
 
 def advance_cursor(conn: sqlite3.Connection, source: str, since_id: str, now: datetime) -> None:
@@ -137,22 +148,25 @@ def advance_cursor(conn: sqlite3.Connection, source: str, since_id: str, now: da
         "polled_at = excluded.polled_at", (source, since_id, to_epoch(now)))
 
 
-def last_poll(conn: sqlite3.Connection) -> LastPoll | None:
-    row = conn.execute("SELECT polled_at, retry_at FROM reply_polls ORDER BY id DESC LIMIT 1").fetchone()
+def last_poll(conn: sqlite3.Connection, network: str = "x") -> LastPoll | None:
+    row = conn.execute("SELECT polled_at, retry_at FROM reply_polls WHERE network = ? "
+                       "ORDER BY id DESC LIMIT 1", (network,)).fetchone()
     if row is None:
         return None
     return LastPoll(from_epoch(int(row[0])), from_epoch(int(row[1])) if row[1] is not None else None)
 
 
-def reads_since(conn: sqlite3.Connection, since: datetime) -> list[tuple[datetime, int]]:
+def reads_since(conn: sqlite3.Connection, since: datetime,
+                network: str = "x") -> list[tuple[datetime, int]]:
     """(poll time, posts read) of the polls after `since` that read anything, oldest first."""
-    rows = conn.execute("SELECT polled_at, reads FROM reply_polls WHERE polled_at > ? AND reads > 0 "
-                        "ORDER BY polled_at", (to_epoch(since),))
+    rows = conn.execute("SELECT polled_at, reads FROM reply_polls WHERE network = ? "
+                        "AND polled_at > ? AND reads > 0 ORDER BY polled_at", (network, to_epoch(since)))
     return [(from_epoch(int(at)), int(count)) for at, count in rows]
 
 
 def record_poll(conn: sqlite3.Connection, now: datetime, calls: int, reads: int, outcome: str,
-                retry_at: datetime | None, error: str) -> None:
-    conn.execute("INSERT INTO reply_polls(polled_at, calls, reads, outcome, retry_at, error) "
-                 "VALUES (?, ?, ?, ?, ?, ?)",
-                 (to_epoch(now), calls, reads, outcome, to_epoch(retry_at) if retry_at else None, error))
+                retry_at: datetime | None, error: str, network: str = "x") -> None:
+    conn.execute("INSERT INTO reply_polls(polled_at, calls, reads, outcome, retry_at, error, network) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (to_epoch(now), calls, reads, outcome, to_epoch(retry_at) if retry_at else None, error,
+                  network))

@@ -1,0 +1,189 @@
+"""Mastodon and Bluesky in the bridge's cycle: each question posted once per network (its own row,
+text and state), a failure on one never blocking or repeating the other, doubt settled by the
+network (statuses by link; the record at the question's key), and replies from both relayed to
+the list once, naming the replier as the network shows them. Real SQLite, the fake servers over
+real HTTP driven through Mastodon.py and the atproto SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from fake_bluesky import FakeActor, FakeBluesky
+from fake_mastodon import FakeAccount, FakeMastodon
+from mastodon import Mastodon
+from test_pipeline import ListMailbox, NoSender, question
+
+from bridge.adapters.bluesky import BlueskyAccount, BlueskyLogin, make_client
+from bridge.adapters.mastodon import MastodonAccount
+from bridge.cli.build import network_publish
+from bridge.compose.relay_email import RelaySettings
+from bridge.config.sections import NetworkCaps
+from bridge.config.settings import Config
+from bridge.decide.caps import PublishSettings
+from bridge.decide.matcher import MatcherSettings
+from bridge.service.networks import NetworkService
+from bridge.service.pipeline import Bridge, Services
+from bridge.store.db import Store
+from bridge.store.sessions import StoredSession
+
+NOW = datetime.now(UTC).replace(microsecond=0)  # the fakes stamp posts with the real clock
+
+
+@dataclass
+class World:
+    mastodon: FakeMastodon
+    bluesky: FakeBluesky
+    toot_bot: FakeAccount
+    sky_bot: FakeActor
+    db: Path
+    mailbox: ListMailbox
+    sender: NoSender
+
+    def bridge(self, caps: NetworkCaps | None = None) -> Bridge:
+        caps = caps or NetworkCaps()
+        api = Mastodon(access_token="tok", api_base_url=self.mastodon.base_url,
+                       ratelimit_method="throw", request_timeout=5, version_check_mode="none")
+        api.session.trust_env = False
+        sky = BlueskyAccount(make_client(self.bluesky.base_url, 5),
+                             BlueskyLogin("bridge.test", lambda: "app-pass"),
+                             StoredSession(str(self.db), "bluesky"), language="en")
+        base = PublishSettings(min_spacing=timedelta(0), max_per_hour=50, max_per_day=50,
+                               reconcile_window=timedelta(minutes=10))
+        networks = [NetworkService(MastodonAccount(api), network_publish(base, caps)),
+                    NetworkService(sky, network_publish(base, caps))]
+        relay = RelaySettings(from_address="bridge@bridge.example.net",
+                              list_address="list@lists.example.org",
+                              admin_contact="admin@example.net", batch_window=timedelta(0))
+        config = Config(matcher=MatcherSettings(unanswered_after=timedelta(minutes=10)),
+                        publish=base, relay=relay)
+        services = Services(mailbox=self.mailbox, sender=self.sender, networks=networks)
+        return Bridge(config, Store.open(self.db), services)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with FakeMastodon() as toots, FakeBluesky() as sky:
+        toot_bot = toots.add_account("bridge", "List Bridge", token="tok")
+        sky_bot = sky.add_actor("bridge.test", "List Bridge", app_password="app-pass")
+        yield World(toots, sky, toot_bot, sky_bot, tmp_path / "b.sqlite3", ListMailbox(),
+                    NoSender())
+
+
+def statuses(world: World) -> list[str]:
+    return [s.text for s in world.mastodon.posts_by(world.toot_bot)]
+
+
+def skeets(world: World) -> list[str]:
+    return [r.value["text"] for r in world.bluesky.posts_by(world.sky_bot)]
+
+
+def test_a_due_question_is_posted_once_on_each_network(world: World) -> None:
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    bridge = world.bridge()
+    assert bridge.cycle(NOW).ok
+    assert bridge.cycle(NOW + timedelta(minutes=1)).ok
+    assert len(statuses(world)) == 1 and len(skeets(world)) == 1
+    assert "How do I renew serial 1" in statuses(world)[0]
+    record = world.bluesky.posts_by(world.sky_bot)[0].value
+    assert {f["features"][0]["$type"] for f in record["facets"]} == {
+        "app.bsky.richtext.facet#link", "app.bsky.richtext.facet#tag"}
+    rows = bridge.store.conn.execute("SELECT network, status FROM posts ORDER BY network").fetchall()
+    assert rows == [("bluesky", "confirmed"), ("mastodon", "confirmed")]
+    assert len(world.bluesky.sessions_created) == 1
+
+
+def test_a_failing_network_neither_blocks_nor_repeats_the_other(world: World) -> None:
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    world.mastodon.fail_next("POST /api/v1/statuses", 503)  # surely not posted: retried later
+    bridge = world.bridge()
+    assert bridge.cycle(NOW).ok
+    assert statuses(world) == [] and len(skeets(world)) == 1
+    for minutes in (1, 6, 7):
+        bridge.cycle(NOW + timedelta(minutes=minutes))
+    assert len(statuses(world)) == 1 and len(skeets(world)) == 1
+
+
+def test_doubt_after_the_call_is_settled_by_each_network_not_by_a_second_post(world: World) -> None:
+    """Both creates succeed but their answers are lost (a 500/502 after the commit): the rows
+    stay pending; the next cycles find the status by its link and the record at its key."""
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    world.mastodon.fail_next("POST /api/v1/statuses", 500, after_commit=True)
+    world.bluesky.fail_next("com.atproto.repo.createRecord", 502, "UpstreamFailure",
+                            after_commit=True)
+    bridge = world.bridge()
+    bridge.cycle(NOW)
+    rows = dict(bridge.store.conn.execute("SELECT network, status FROM posts").fetchall())
+    assert rows == {"mastodon": "pending", "bluesky": "pending"}
+    for minutes in (1, 20, 40):
+        bridge.cycle(NOW + timedelta(minutes=minutes))
+    rows = dict(bridge.store.conn.execute("SELECT network, status FROM posts").fetchall())
+    assert rows == {"mastodon": "confirmed", "bluesky": "confirmed"}
+    assert len(statuses(world)) == 1 and len(skeets(world)) == 1
+    assert len(world.bluesky.calls("com.atproto.repo.getRecord")) >= 1
+
+
+def test_dry_run_on_one_network_posts_nothing_there(world: World) -> None:
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    world.bridge(NetworkCaps(dry_run=True)).cycle(NOW)
+    assert statuses(world) == [] and skeets(world) == []
+
+
+def test_replies_from_both_networks_are_relayed_once_naming_the_replier(world: World) -> None:
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    bridge = world.bridge()
+    bridge.cycle(NOW)
+    toot = world.mastodon.posts_by(world.toot_bot)[0]
+    jane = world.mastodon.add_account("jane", "Jane Doe", domain="library.example")
+    world.mastodon.reply(jane, toot.id, "@bridge Use the renewal list in the serials module.")
+    ana = world.bluesky.add_actor("ana.bsky.social", "Ana Lima")
+    world.bluesky.reply(ana, world.bluesky.posts_by(world.sky_bot)[0].uri,
+                        "Ask your vendor for a renewal report.")
+    for minutes in (20, 40, 60):
+        bridge.cycle(NOW + timedelta(minutes=minutes))
+    assert len(world.sender.sent) == 1  # one relay for the question, carrying both replies
+    mail = message_from_bytes(world.sender.sent[0], policy=policy.default)
+    assert mail["In-Reply-To"] == "<p1@example.org>"
+    body = mail.get_body().get_content()  # type: ignore[union-attr]
+    assert "Jane Doe (@jane@library.example) wrote on Mastodon" in body
+    assert "Ana Lima (@ana.bsky.social) wrote on Bluesky" in body
+    assert "https://social.example/@jane/" in body
+    assert "https://bsky.app/profile/ana.bsky.social/post/" in body
+    assert "renewal list in the serials module" in body and "@bridge" not in body
+    stored = bridge.store.conn.execute("SELECT network, status FROM replies ORDER BY network")
+    assert stored.fetchall() == [("bluesky", "relayed"), ("mastodon", "relayed")]
+
+
+def test_config_sections_and_build(tmp_path: Path) -> None:
+    from bridge.cli.build import build_networks
+    from bridge.config.settings import parse_config
+    from bridge.errors import ConfigError
+
+    data = {"publish": {"max_per_day": 9},
+            "mastodon": {"api_base_url": "https://social.example/", "visibility": "unlisted",
+                         "access_token": {"env": "NW_TEST_TOKEN"}, "max_per_day": 3},
+            "bluesky": {"identifier": "@bridge.example.org", "app_password": {"env": "NW_PW"},
+                        "link_card": True, "quiet_hours": "22:00-07:00"}}
+    config = parse_config(data, "t.toml")
+    assert config.mastodon is not None and config.mastodon.api_base_url == "https://social.example"
+    assert config.bluesky is not None and config.bluesky.identifier == "bridge.example.org"
+    import os
+    os.environ["NW_TEST_TOKEN"] = "tok"
+    try:
+        built = build_networks(config, str(tmp_path / "s.sqlite3"))
+    finally:
+        del os.environ["NW_TEST_TOKEN"]
+    assert [n.name for n in built] == ["mastodon", "bluesky"]
+    assert built[0].publish.max_per_day == 3 and built[1].publish.max_per_day == 9
+    assert built[1].publish.quiet_hours == "22:00-07:00" and built[0].publish.price_post_with_link == 0
+    with pytest.raises(ConfigError) as bad:
+        parse_config({"mastodon": {"api_base_url": "http://social.example", "visibility": "secret"},
+                      "bluesky": {"link_card": True}}, "t.toml")
+    text = str(bad.value)
+    for key in ("mastodon.api_base_url", "mastodon.visibility", "mastodon.access_token",
+                "bluesky.identifier", "bluesky.app_password"):
+        assert key in text
