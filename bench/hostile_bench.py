@@ -7,7 +7,8 @@ Each case runs in its own process (so its peak RSS is its own) through the real 
   - text_50mb: one message with a 50 MB text/plain body, from an mbox;
   - batch_5x24mb: five 24 MB messages (text and attachments) in one mbox;
   - imap_20x21mb: twenty 21 MB messages over IMAP from a private Dovecot on 127.0.0.1;
-  - emoji_10k: one message whose body is 10,000 emoji.
+  - emoji_10k: one message whose body is 10,000 emoji;
+  - patho_2mb: five 2 MB messages built to be slow (see `pathological`).
 Prints one line per case: peak RSS (MB), seconds, messages, seconds per message. Needs Debian's
 dovecot-imapd for the IMAP case (scripts/test installs it). Test data is generated here.
 """
@@ -50,6 +51,19 @@ def attachment_message(n: int, size: int, crlf: bool = False) -> bytes:
             b"--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
             b"Content-Disposition: attachment; filename=log.bin\n\n" + blob + b"--b--\n")
     return message(n, body, b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n", crlf)
+
+
+def pathological() -> list[tuple[bytes, bytes]]:
+    """(extra headers, body) of 2 MB messages that once cost minutes each: a Subject of "Re: "
+    repeated, encoded words, 200,000 header fields, deeply nested HTML, 500,000 quoted lines."""
+    size = 2 * MB
+    return [
+        (b"X-Subject: " + b"Re: " * (size // 4) + b"\n", b"x\n"),
+        (b"X-Topic: " + b"=?utf-8?q?a?= " * (size // 14) + b"\n", b"x\n"),
+        (b"".join(b"X-%d: v\n" % i for i in range(size // 10)), b"x\n"),
+        (b"Content-Type: text/html\n", b"<div><b>x" * (size // 9)),
+        (b"", b"> x\n" * (size // 4)),
+    ]
 
 
 def write_mbox(path: Path, messages: list[bytes]) -> Path:
@@ -146,6 +160,8 @@ def prepare(case: str, scratch: Path) -> tuple[object | None, list[str]]:
     elif case == "batch_5x24mb":
         msgs = [message(n, text_body(24 * MB)) if n % 2 else attachment_message(n, 24 * MB)
                 for n in range(5)]
+    elif case == "patho_2mb":
+        msgs = [message(n, body, head) for n, (head, body) in enumerate(pathological())]
     elif case == "emoji_10k":
         msgs = [message(1, ("\U0001f600\U0001f44d\U0001f3fd " * 3334).encode(),
                         b"Content-Type: text/plain; charset=utf-8\n")]
@@ -154,7 +170,7 @@ def prepare(case: str, scratch: Path) -> tuple[object | None, list[str]]:
     return None, ["mbox", str(write_mbox(scratch / f"{case}.mbox", msgs))]
 
 
-CASES = ("yardstick", "text_50mb", "batch_5x24mb", "imap_20x21mb", "emoji_10k")
+CASES = ("yardstick", "text_50mb", "batch_5x24mb", "imap_20x21mb", "emoji_10k", "patho_2mb")
 
 
 def main() -> int:

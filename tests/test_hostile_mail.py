@@ -280,3 +280,20 @@ def test_datetimes_are_logged_as_iso_strings_not_reprs() -> None:
     finally:
         structlog.reset_defaults()
     assert json.loads(out.getvalue())["date"] == "2026-11-02T09:15:00+00:00"
+
+
+def test_header_blocks_and_values_are_bounded() -> None:
+    """A megabyte Subject, thousands of fields or a huge References list are cut to what is read:
+    before, "Re: " repeated 500,000 times took longer than ten minutes to normalise."""
+    from bridge.mail.clean import normalise_subject
+    from bridge.mail.headerblock import MAX_FIELDS, MAX_VALUE_CHARS, parse_header_block
+
+    refs = " ".join(f"<r{i}@example.org>" for i in range(20_000))
+    block = ("Subject: " + "Re: " * 100_000 + "x\nReferences: " + refs + "\n"
+             + "".join(f"X-{i}: v\n" for i in range(5_000))).encode()
+    headers = parse_header_block(block)
+    assert len(headers.keys()) == MAX_FIELDS
+    assert len(headers.get("Subject") or "") == MAX_VALUE_CHARS
+    kept = h.reference_ids(headers.get("References"))
+    assert kept[0] == "r0@example.org" and kept[-1] == "r19999@example.org" and len(kept) < 5_000
+    assert normalise_subject("Re: " * 50_000 + "[tag] x" + " [t]" * 50_000) == ("x", True)

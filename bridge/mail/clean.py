@@ -25,17 +25,29 @@ PREFIX_PATTERN = (
 )
 _PREFIX_RE = re.compile(PREFIX_PATTERN + r"\s*", re.IGNORECASE)
 _LEADING_TAG_RE = re.compile(r"\[([^\[\]]{0,80})\]\s*")
-_TRAILING_TAG_RE = re.compile(r"\s*\[[^\[\]]{0,80}\]$")
 
 
 def split_subject_tags(subject: str) -> tuple[tuple[str, ...], str]:
     """Split leading "[tag]" groups (list names, [SPAM], [Auto-Reply]) from the rest, case kept."""
     tags: list[str] = []
     rest = subject.strip()
-    while match := _LEADING_TAG_RE.match(rest):
+    pos = 0
+    while match := _LEADING_TAG_RE.match(rest, pos):  # positions, not slices: linear in length
         tags.append(match.group(1).strip())
-        rest = rest[match.end() :]
-    return tuple(tags), rest
+        pos = match.end()
+    return tuple(tags), rest[pos:]
+
+
+def _trailing_tag_start(text: str, start: int, end: int) -> int | None:
+    """Where a "[tag]" ending text[start:end] begins (with the white space before it), or None."""
+    if end <= start or text[end - 1] != "]":
+        return None
+    opening = text.rfind("[", max(start, end - 82), end - 1)
+    if opening < 0 or "]" in text[opening + 1 : end - 1]:
+        return None
+    while opening > start and text[opening - 1].isspace():
+        opening -= 1
+    return opening
 
 
 def starts_as_reply(subject: str) -> bool:
@@ -46,19 +58,25 @@ def starts_as_reply(subject: str) -> bool:
 
 
 def _strip_prefixes(subject: str) -> tuple[str, bool]:
-    """Remove list tags and reply/forward prefixes from the front, tags from the end."""
+    """Remove list tags and reply/forward prefixes from the front, tags from the end.
+
+    Walks positions instead of slicing, so a subject of thousands of "Re: " stays linear.
+    """
     is_reply = False
     text = subject.strip()
+    start, end = 0, len(text)
     while True:
-        if match := _LEADING_TAG_RE.match(text):
-            text = text[match.end() :].lstrip()
-        elif match := _PREFIX_RE.match(text):
+        while start < end and text[start].isspace():
+            start += 1
+        if match := _LEADING_TAG_RE.match(text, start, end):
+            start = match.end()
+        elif match := _PREFIX_RE.match(text, start, end):
             is_reply = is_reply or match.group("word").casefold() in _REPLY_WORDS
-            text = text[match.end() :].lstrip()
-        elif match := _TRAILING_TAG_RE.search(text):
-            text = text[: match.start()].rstrip()
+            start = match.end()
+        elif (tag := _trailing_tag_start(text, start, end)) is not None:
+            end = tag
         else:
-            return text, is_reply
+            return text[start:end].rstrip(), is_reply
 
 
 def normalise_subject(subject: str) -> tuple[str, bool]:

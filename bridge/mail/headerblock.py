@@ -12,6 +12,24 @@ _FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII e
 _FIELD_START = re.compile(r"\n(?![ \t])")  # a line break not followed by folding white space
 
 
+# A header value longer than this is cut: no real header is, and a megabyte-long Subject or From
+# would cost every later step time. References keep their start (the root) and their end (the
+# parent), which is what threading reads.
+MAX_VALUE_CHARS = 16_384
+_MAX_ID_LIST_CHARS = 65_536
+_ID_LISTS = frozenset({"references", "in-reply-to"})
+MAX_FIELDS = 2_000  # real mail has a few dozen; the rest of a hostile block is not read
+
+
+def _capped(name: str, value: str) -> str:
+    if len(value) <= MAX_VALUE_CHARS:
+        return value
+    if name.lower() in _ID_LISTS:
+        return value if len(value) <= _MAX_ID_LIST_CHARS else (
+            value[:1024] + " " + value[-(_MAX_ID_LIST_CHARS - 1024):])
+    return value[:MAX_VALUE_CHARS]
+
+
 def _text(block: bytes) -> str:
     try:
         return block.decode("utf-8")
@@ -72,5 +90,7 @@ def parse_header_block(block: bytes) -> HeaderMap:
         name = name.rstrip(" \t")
         if colon and _FIELD_NAME.fullmatch(name):
             # unfolding is removing the line breaks (RFC 5322 2.2.3); the white space stays
-            fields.append((name, value.replace("\n", "").strip()))
+            fields.append((name, _capped(name, value.replace("\n", "").strip())))
+            if len(fields) >= MAX_FIELDS:
+                break
     return HeaderMap(fields)

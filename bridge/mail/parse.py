@@ -49,6 +49,8 @@ HASH_ID_DOMAIN = "hash.listserv-bridge.invalid"
 # messages fit; attachments and pasted logs beyond are never held in memory (readers cut there).
 MESSAGE_HEAD_BYTES = 2 << 20
 BODY_TEXT_CHARS = 128 * 1024  # of a body's text only this much is cleaned: a question is shorter
+BODY_TEXT_LINES = 2_000  # ... and only this many lines (cleaning costs per line)
+BODY_PARSE_BYTES = 512 * 1024  # the MIME parser reads this much of a body: room for encodings
 
 
 class MailParseError(ValueError):
@@ -123,7 +125,7 @@ def _build_mail(msg: HeaderMap, raw: bytes, body: bytes, options: ParseOptions) 
         flags.add(Flag.DATE_MISSING)
     if options.echo is not None and is_our_relay(msg, (), options.echo):
         flags.add(Flag.OURS)
-    text, body_error = _body(raw, options, date)
+    text, body_error = _body(msg, body, options, date)
     if text is not None:
         flags |= classify_body(subject, text)
     return Mail(
@@ -152,12 +154,13 @@ def _wants_body(options: ParseOptions, date: datetime) -> bool:
     return options.want_body and (options.body_since is None or date >= options.body_since)
 
 
-def _body(raw: bytes, options: ParseOptions, date: datetime) -> tuple[str | None, str | None]:
+def _body(msg: HeaderMap, body: bytes, options: ParseOptions, date: datetime
+          ) -> tuple[str | None, str | None]:
     """(clean body or None when not wanted, why it could not be read)."""
     if not _wants_body(options, date):
         return None, None
     try:
-        return extract_body(raw), None
+        return body_text(msg, body), None
     except BodyError as exc:
         return "", str(exc)
 
@@ -238,22 +241,46 @@ def _list_archive(msg: HeaderMap) -> str | None:
 
 
 def extract_body(raw: bytes) -> str:
+    """The author's own words of a whole message (see body_text); raises BodyError."""
+    block, body = split_header_block(raw[:MESSAGE_HEAD_BYTES])
+    return body_text(parse_header_block(block), body)
+
+
+_MIME_HEADERS = ("MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition")
+
+
+def body_text(msg: HeaderMap, body: bytes) -> str:
     """The author's own words: text/plain (or HTML converted), quotes/signature/footer removed.
 
-    Only the first BODY_TEXT_CHARS of text are cleaned (a question is never longer; cleaning costs
-    time per line), and only the first MESSAGE_HEAD_BYTES of the message are parsed at all.
-    Raises BodyError when the MIME structure cannot be read.
+    mail-parser sees only the MIME headers (it would decode every other header again, at great
+    cost for a message with thousands of them) and the first BODY_PARSE_BYTES of the body; only
+    the head of the text is cleaned (a question is never longer). Raises BodyError when the
+    MIME structure cannot be read.
     """
+    mime = "".join(f"{name}: {value}\n" for name in _MIME_HEADERS
+                   for value in msg.get_all(name) or [])
     try:
-        parsed = mailparser.parse_from_bytes(raw[:MESSAGE_HEAD_BYTES])
+        parsed = mailparser.parse_from_bytes(mime.encode("utf-8", "replace") + b"\n"
+                                             + body[:BODY_PARSE_BYTES])
         plain = [t for t in parsed.text_plain if t and t.strip()]
         html = [t for t in parsed.text_html if t and t.strip()]
     except Exception as exc:  # mail-parser raises many kinds on broken MIME
         raise BodyError(f"body not readable: {type(exc).__name__}: {exc}") from exc
     if plain:
-        text = "\n\n".join(plain)[:BODY_TEXT_CHARS]
+        text = "\n\n".join(plain)
     elif html:
-        text = html_to_text("\n".join(html)[: BODY_TEXT_CHARS * 4])[:BODY_TEXT_CHARS]
+        text = html_to_text("\n".join(html)[: BODY_TEXT_CHARS * 2])
     else:
         return ""
-    return h.scrub_text(clean_body(text))
+    return h.scrub_text(clean_body(_head_of_text(text)))
+
+
+def _head_of_text(text: str) -> str:
+    """The first BODY_TEXT_CHARS characters and BODY_TEXT_LINES lines: cleaning costs per line."""
+    text = text[:BODY_TEXT_CHARS]
+    cut = -1
+    for _ in range(BODY_TEXT_LINES):
+        cut = text.find("\n", cut + 1)
+        if cut < 0:
+            return text
+    return text[:cut]
