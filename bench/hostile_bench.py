@@ -69,7 +69,7 @@ def pathological() -> list[tuple[bytes, bytes]]:
 def write_mbox(path: Path, messages: list[bytes]) -> Path:
     with path.open("wb") as out:
         for data in messages:
-            out.write(SEPARATOR + data.replace(b"\nFrom ", b"\n>From ") + b"\n")
+            out.write(SEPARATOR + data.replace(b"\nFrom ", b"\n>From ").rstrip(b"\n") + b"\n\n")
     return path
 
 
