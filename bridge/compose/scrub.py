@@ -45,16 +45,16 @@ def strip_invisible(text: str) -> str:
 
 _DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _SEP = rf"[\s().{_DASHES}/\u00a0\u202f\u2007]"
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+\s*[@＠]\s*[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}\s*[@＠]\s*[\w-]+(?:\.[\w-]+)+")
 _OBFUSCATED_EMAIL = re.compile(
-    r"[\w.+-]+\s*(?:[(\[{<]\s*at\s*[)\]}>]|\s(?:at|AT)\s)\s*[\w-]+"
+    r"[\w.+-]{1,64}\s*(?:[(\[{<]\s*at\s*[)\]}>]|\s(?:at|AT)\s)\s*[\w-]+"
     r"(?:\s*(?:[(\[{<]\s*dot\s*[)\]}>]|\s(?:dot|DOT)\s|\.)\s*[\w-]+)+",
     re.IGNORECASE,
 )
 _URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S+|\b(?:mailto|tel|sms):\S+", re.IGNORECASE)
 HANDLE = re.compile(r"(?<![\w@])[@＠]\w+")
 # Digit groups with phone separators: "+1-512-413-5696", "(0)30 123456", "06–12–34–56–78".
-_PHONE = re.compile(rf"(?<![\w.])(?:\+|00)?\(?\d(?:\d|{_SEP}){{5,}}\d(?!\w)")
+_PHONE = re.compile(rf"(?<![\w.])(?:\+|00)?\(?\d(?:\d|{_SEP}){{5,30}}\d(?!\w)")
 # Vanity numbers: "1-800-FLOWERS", "(800) GOT-JUNK", "+1 888 MY-LOANS".
 _VANITY = re.compile(
     rf"(?<!\w)(?:\+?1{_SEP}*)?(?:\(\d{{3}}\)|8(?:00|33|44|55|66|77|88)){_SEP}*"
@@ -62,7 +62,7 @@ _VANITY = re.compile(
 )
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PHONE_MIN_DIGITS = 7
-_HASHTAG = re.compile(r"(?<![\w&])[#＃][\w\u200c\u200d]*[^\W\d_][\w\u200c\u200d]*")
+_HASHTAG = re.compile(r"(?<![\w&])[#＃][\w\u200c\u200d]{0,100}?[^\W\d_][\w\u200c\u200d]*")
 _CASHTAG = re.compile(r"(?<![\w$])[$＄][A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?(?!\w)")
 
 

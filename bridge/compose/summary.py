@@ -49,7 +49,7 @@ _NOT_PROSE = re.compile(
     r"gcc|g\+\+|python3?|export|echo|cat)\s)"
 )
 _CODE_MARKS = re.compile(r"[{};=<>\\|`]|::|->|\(\)|\w\.\w+\(|\s--?\w")
-_LINKS = re.compile(r"<[^<>\s]+>|\S+://\S+|\S+@\S+")
+_LINKS = re.compile(r"<[^<>\s]{1,500}>|[a-z]{1,20}://\S+|[^\s@]{1,64}@\S+", re.IGNORECASE)
 _HOW_TO_HEADING = re.compile(r"^(?:how to|how-to|tutorial|guide|faq)\b[^?]{0,40}\?$", re.IGNORECASE)
 _VAGUE = re.compile(
     r"^(?:(?:a |one )?(?:quick |short |simple |urgent |small )?(?:question|query|request|help|"
