@@ -213,6 +213,9 @@ def test_an_unanswered_request_expires_with_a_reason_and_a_late_answer_changes_n
     print_status(collect_status(world.bridge.store, world.bridge.config, NOW), out, as_json=False)
     assert ("approval expired: post q1@members.example.org: no moderator answered within 1 days"
             in out.getvalue())
+    listing = io.StringIO()
+    assert run_release(world.db, [], False, listing) == 0  # the admin's list says it too
+    assert "approval by email: expired (no moderator answered within 1 days)" in listing.getvalue()
     world.deliver(answer(request, "approve"))
     world.cycle(60 * 24 + 2)
     world.cycle(60 * 24 + 3)
@@ -245,6 +248,9 @@ def test_a_held_reply_from_x_is_approved_by_email_and_relayed(make_world: object
     assert world.one("SELECT status FROM replies") == ("held",)
     [request] = world.requests()
     assert "Kim Helper (@koha_helper)" in message_from_bytes(request, policy=policy.default).get_content()
+    listing = io.StringIO()
+    assert run_moderate(world.bridge.store, "list", [], listing, NOW) == 0
+    assert "approval by email: sent to the moderators, open until" in listing.getvalue()
     world.deliver(answer(request, "approve"))
     world.cycle(11)
     world.cycle(12)

@@ -8,9 +8,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, TextIO
 
+from bridge.decide.approval import REPLY, describe_request
 from bridge.decide.moderation import ADMIN, APPROVED, HELD, REJECTED, Verdict, is_stop
+from bridge.store import approvals
 from bridge.store import replies as rows
-from bridge.store.db import Store
+from bridge.store.approvals import RequestRow
+from bridge.store.db import Store, from_epoch
 from bridge.store.replies import ReplyRow
 
 _CHANGES = {"approve": (APPROVED, (HELD, REJECTED)), "reject": (REJECTED, (HELD, APPROVED))}
@@ -23,7 +26,7 @@ def run_moderate(store: Store, action: str, ids: Sequence[str], out: TextIO, now
     2 usage error."""
     if action == "list":
         found = rows.replies_by_id(store, ids) if ids else rows.held_replies(store)
-        _print_rows(found, out, as_json)
+        _print_rows(found, out, as_json, approvals.requests_by_item(store, REPLY))
         if not ids and not as_json:
             _print_other_counts(store, out)
         return 0
@@ -67,7 +70,8 @@ def _change(store: Store, action: str, ids: Sequence[str], out: TextIO, now: dat
     return refused
 
 
-def _print_rows(found: Sequence[ReplyRow], out: TextIO, as_json: bool) -> None:
+def _print_rows(found: Sequence[ReplyRow], out: TextIO, as_json: bool,
+                requests: dict[str, RequestRow]) -> None:
     for reply in found:
         item: dict[str, Any] = asdict(reply)
         item["created_at"] = reply.created_at.isoformat()
@@ -78,6 +82,10 @@ def _print_rows(found: Sequence[ReplyRow], out: TextIO, as_json: bool) -> None:
         out.write(f"{reply.reply_id}  {item['created_at'][:16]}  @{reply.author_username}  "
                   f"[{reply.status}: {reply.reason}]\n    on {reply.root_id}\n"
                   f"    {text}\n    {reply.url}\n")
+        request = requests.get(reply.reply_id)
+        if request is not None:
+            out.write("    " + describe_request(request.status, request.send_status,
+                                                from_epoch(request.expires_at), request.reason) + "\n")
     if not as_json and not found:
         out.write("no held replies\n")
 

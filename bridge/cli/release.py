@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
+from bridge.decide.approval import POST, describe_request
 from bridge.stages.publish import release_held
+from bridge.store import approvals
 from bridge.store import posts as rows
 from bridge.store.db import Store, from_epoch
 
@@ -20,8 +22,13 @@ def run_release(
     try:
         if not root_ids and not release_all:
             held = rows.rows_with_status(store, "held")
+            requests = approvals.requests_by_item(store, POST)
             for row in held:
-                out.write(f"{row.root_id}\t{from_epoch(row.created_at):%Y-%m-%d %H:%M}Z\t{row.reason}\n")
+                request = requests.get(row.root_id)
+                state = "" if request is None else "\t" + describe_request(
+                    request.status, request.send_status, from_epoch(request.expires_at), request.reason)
+                out.write(f"{row.root_id}\t{from_epoch(row.created_at):%Y-%m-%d %H:%M}Z\t{row.reason}"
+                          f"{state}\n")
             out.write(f"{len(held)} held post(s)\n")
             return 0
         released = release_held(store, "all" if release_all else root_ids, now or datetime.now(UTC))

@@ -213,6 +213,14 @@ def judge_answer(answer: Answer, request: RequestState | None, moderators: froze
     return Outcome(answer.verdict, f"{done} by {answer.from_address} by email")
 
 
+def describe_request(status: str, send_status: str, expires: datetime, reason: str) -> str:
+    """One line for the admin's listings: where the request to the moderators stands."""
+    if status == OPEN:
+        sent = "sent to the moderators" if send_status == "sent" else f"email {send_status}"
+        return f"approval by email: {sent}, open until {expires:%Y-%m-%d %H:%M}Z"
+    return f"approval by email: {status}" + (f" ({reason})" if reason else "")
+
+
 def expires_at(created: datetime, settings: ApprovalSettings) -> datetime:
     return created + settings.expiry
 

@@ -311,6 +311,11 @@ def requests(store: Store, status: str | None = None) -> list[RequestRow]:
     return _requests(store.conn, "status = ?", (status,))
 
 
+def requests_by_item(store: Store, kind: str) -> dict[str, RequestRow]:
+    """The request naming each item of `kind` (post: root_id, reply: reply_id)."""
+    return {r.item_id: r for r in _requests(store.conn, "kind = ?", (kind,))}
+
+
 def counts(store: Store) -> dict[str, int]:
     return {str(s): int(n) for s, n in store.conn.execute(
         "SELECT status, COUNT(*) FROM approval_requests GROUP BY status")}
