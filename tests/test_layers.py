@@ -47,3 +47,16 @@ def test_a_layer_imports_only_layers_above_it(package: str) -> None:
     wrong = [(f, name) for f, name in imports_of(package)
              if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[package])]
     assert wrong == []
+
+
+def test_sql_lives_only_in_the_store() -> None:
+    """No module outside bridge/store runs a statement: the repositories own every query."""
+    calls = []
+    for path in sorted(BRIDGE.rglob("*.py")):
+        if path.parent.name == "store":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("execute", "executemany", "executescript")):
+                calls.append(f"{path.relative_to(BRIDGE)}:{node.lineno}")
+    assert calls == []

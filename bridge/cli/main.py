@@ -27,6 +27,7 @@ from bridge.model import RawMail
 from bridge.service.ingest_policy import build_ingest_policy, relay_echo
 from bridge.service.log import configure_logging
 from bridge.stages.ingest import IngestPolicy, IngestReport, ingest_archive, store_batch
+from bridge.store import posts as postrows
 from bridge.store.db import Store
 from bridge.store.mail import MailStore
 
@@ -176,7 +177,7 @@ def _print_summary(report: IngestReport, mailstore: MailStore) -> None:
 
 def cmd_threads(args: argparse.Namespace, config: Config) -> int:
     with open_store(config, args.db) as mailstore:
-        posts = dict(mailstore.store.conn.execute("SELECT root_id, status FROM posts").fetchall())
+        posts = postrows.status_by_root(mailstore.store)
         for thread in mailstore.threads():
             state = _thread_state(thread.state, posts.get(thread.root.message_id))
             if args.json:

@@ -91,7 +91,7 @@ def _print_rows(found: Sequence[ReplyRow], out: TextIO, as_json: bool,
 
 
 def _print_other_counts(store: Store, out: TextIO) -> None:
-    counts = rows.status_counts(store, held=False)
+    counts = {s: n for s, n in store.count_by_status("replies").items() if s != HELD}
     if counts:
         out.write("also stored: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) +
                   " (list ID... shows any reply; approve ID relays a rejected one)\n")

@@ -17,8 +17,10 @@ from bridge.errors import AuthError, BridgeError, ConfigError, TransientError
 from bridge.redact import redact
 from bridge.store import approvals
 from bridge.store import posts as postrows
-from bridge.store.db import Store, from_epoch, schema_version
+from bridge.store import replies as replyrows
+from bridge.store.db import Store, schema_version
 from bridge.store.mail import MailStore
+from bridge.store.state import stage_statuses, state_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,19 +125,13 @@ def print_checks(results: list[CheckResult], out: TextIO) -> int:
     return 0 if not failed else 1
 
 
-def _counts(store: Store, table: str, column: str) -> dict[str, int]:
-    rows = store.conn.execute(f"SELECT {column}, COUNT(*) FROM {table} GROUP BY {column}")
-    return {str(k): int(v) for k, v in rows}
-
-
-def _when(value: object) -> str | None:
-    return from_epoch(int(str(value))).isoformat() if value is not None else None
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def collect_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
     """Everything `status` reports, as plain data (the same for text and --json)."""
     plans = preview_plans(MailStore(store, config.ingest.subject_window), config, now)
-    state = dict(store.conn.execute("SELECT key, value FROM daemon_state").fetchall())
     posting = postrows.posting_state(store)
     return {
         "messages": store.count("messages"),
@@ -143,27 +139,26 @@ def collect_status(store: Store, config: Config, now: datetime) -> dict[str, Any
         "problems": store.count("problems"),
         "threads_due_now": sum(1 for p in plans if p.due),
         "threads_due_soon": sum(1 for p in plans if p.waiting),
-        "posts": _counts(store, "posts", "status"),
+        "posts": store.count_by_status("posts"),
         "posts_today": postrows.posts_today(store, now, config.publish.zone),
         "spend_this_month_usd": round(postrows.spend_this_month(store, now, config.publish), 3),
         "monthly_budget_usd": config.publish.monthly_budget_usd,
         "posting_suspended": posting.suspended_reason,
-        "replies": _counts(store, "replies", "status"),
-        "relays": _counts(store, "relays", "status"),
+        "replies": store.count_by_status("replies"),
+        "relays": store.count_by_status("relays"),
         "approval_requests": approvals.counts(store),
         "approval_expired": [f"{r.kind} {r.item_id}: {r.reason}"
                              for r in approvals.requests(store, "expired")[-10:]],
         "approval_unsent": [f"{r.kind} {r.item_id}: {r.send_status}: {r.error}"
                             for r in approvals.requests(store) if r.send_status != "sent"][-10:],
-        "stages": {str(r[0]): {"last_ok_at": _when(r[1]), "last_error": redact(str(r[2])),
-                               "last_error_at": _when(r[3]), "errors": int(r[4])}
-                   for r in store.conn.execute("SELECT stage, last_ok_at, last_error, "
-                                               "last_error_at, errors FROM stage_status")},
-        "cursors": {str(r[0]): {"uidvalidity": int(r[1]), "last_uid": int(r[2])}
-                    for r in store.conn.execute("SELECT folder, uidvalidity, last_uid FROM cursors")},
-        "reply_cursors": dict(store.conn.execute("SELECT source, since_id FROM reply_cursors").fetchall()),
-        "last_cycle_at": _when(state.get("last_cycle_at")),
-        "last_successful_cycle_at": _when(state.get("last_ok_cycle_at")),
+        "stages": {s.stage: {"last_ok_at": _when(s.last_ok_at), "last_error": redact(s.last_error),
+                             "last_error_at": _when(s.last_error_at), "errors": s.errors}
+                   for s in stage_statuses(store)},
+        "cursors": {c.folder: {"uidvalidity": c.uidvalidity, "last_uid": c.last_uid}
+                    for c in store.cursors()},
+        "reply_cursors": replyrows.cursors(store.conn),
+        "last_cycle_at": _when(state_time(store, "last_cycle_at")),
+        "last_successful_cycle_at": _when(state_time(store, "last_ok_cycle_at")),
     }
 
 

@@ -19,7 +19,7 @@ from bridge.decide.history import History
 from bridge.decide.planner import Drafter, Plan, due_at_of, plan_threads, replay_thread
 from bridge.service.ingest_policy import build_ingest_policy, relay_echo
 from bridge.stages.ingest import ingest_archive
-from bridge.store.db import Store, from_epoch
+from bridge.store.db import Store
 from bridge.store.mail import MailStore
 from bridge.store.posts import posted_roots
 
@@ -50,10 +50,9 @@ def scratch_archive(mbox: str, config: Config) -> Iterator[MailStore]:
 def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
     """Ingest the archive into a scratch store, then replay every thread up to its last date."""
     with scratch_archive(mbox, config) as mailstore:
-        row = mailstore.store.conn.execute("SELECT MAX(last_date) FROM threads").fetchone()
-        if row[0] is None:
+        end = mailstore.last_date()
+        if end is None:
             return
-        end = from_epoch(int(row[0]))
         drafter = Drafter(config.compose, config.links, mailstore.author_names())
         history = History(mailstore.threads())
         for thread in mailstore.threads():

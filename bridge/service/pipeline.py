@@ -34,7 +34,8 @@ from bridge.stages.publish import Publisher, publish_due, reconcile_pending
 from bridge.stages.relay import MailSender, relay_approved
 from bridge.stages.replies import ReplySource, next_poll_at, poll_replies, posts_in_window
 from bridge.store import posts as postrows
-from bridge.store.db import Store, to_epoch
+from bridge.store import relays, state
+from bridge.store.db import Store
 from bridge.store.mail import MailStore
 
 log = structlog.get_logger()
@@ -269,10 +270,9 @@ class Bridge:
             times.append(approval)
             if self.services.approval_mailbox is not None:  # no IDLE there: look for answers
                 times.append(now + ANSWER_POLL)
-        row = self.store.conn.execute(
-            "SELECT MIN(next_attempt_at) FROM relays WHERE status = 'pending'").fetchone()
-        if row[0] is not None and self.services.sender is not None:
-            times.append(datetime.fromtimestamp(int(row[0]), now.tzinfo))
+        relay_at = relays.next_attempt(self.store)
+        if relay_at is not None and self.services.sender is not None:
+            times.append(relay_at.astimezone(now.tzinfo))
         return max(now + MIN_SLEEP, min(times))
 
     def _publish_times(self) -> list[datetime]:
@@ -304,27 +304,6 @@ class Bridge:
                 sink.stage_succeeded(stage, now)
 
     def _record(self, report: CycleReport, now: datetime) -> None:
-        epoch = to_epoch(now)
-        with self.store.transaction() as conn:
-            for stage in STAGES:
-                error = report.errors.get(stage)
-                if error is None:
-                    conn.execute(
-                        "INSERT INTO stage_status(stage, last_ok_at) VALUES (?, ?) ON CONFLICT(stage) "
-                        "DO UPDATE SET last_ok_at = excluded.last_ok_at", (stage, epoch))
-                else:
-                    conn.execute(
-                        "INSERT INTO stage_status(stage, last_error, last_error_at, errors) "
-                        "VALUES (?, ?, ?, 1) ON CONFLICT(stage) DO UPDATE SET last_error = "
-                        "excluded.last_error, last_error_at = excluded.last_error_at, "
-                        "errors = errors + 1", (stage, redact(error)[:500], epoch))
-            self._set_state("last_cycle_at", str(epoch))
-            if report.ok:
-                self._set_state("last_ok_cycle_at", str(epoch))
-            if self._waiting:
-                self._set_state("next_due_at", str(to_epoch(min(self._waiting.values()))))
-
-    def _set_state(self, key: str, value: str) -> None:
-        with self.store.transaction() as conn:
-            conn.execute("INSERT INTO daemon_state(key, value) VALUES (?, ?) ON CONFLICT(key) "
-                         "DO UPDATE SET value = excluded.value", (key, value))
+        errors = {stage: redact(error) for stage, error in report.errors.items()}
+        next_due = min(self._waiting.values()) if self._waiting else None
+        state.record_cycle(self.store, STAGES, errors, now, next_due)

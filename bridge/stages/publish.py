@@ -32,6 +32,7 @@ from bridge.errors import (
 from bridge.model import Outgoing
 from bridge.store import posts as rows
 from bridge.store.db import Store, from_epoch, to_epoch
+from bridge.store.mail import MailStore
 from bridge.store.posts import Candidate, PostRow, posted_roots, posting_state, posts_today, spend_this_month
 
 RECONCILE_SLACK = timedelta(minutes=10)  # clock skew between us and X
@@ -303,10 +304,9 @@ def _surprises(store: Store, plans: Sequence[Plan]) -> set[str]:
     """Roots first stored after (or unknown until) their due time, with a cycle's slack."""
     found: set[str] = set()
     for plan in plans:
-        row = store.conn.execute("SELECT ingested_at FROM messages WHERE message_id = ?",
-                                 (plan.thread.root.message_id,)).fetchone()
+        stored_at = MailStore(store).ingested_at(plan.thread.root.message_id)
         due_at = plan.decision.due_at
-        if row is None or due_at is None or from_epoch(int(row[0])) > due_at + SURPRISE_SLACK:
+        if stored_at is None or due_at is None or stored_at > due_at + SURPRISE_SLACK:
             found.add(plan.thread.root.message_id)
     return found
 

@@ -138,6 +138,10 @@ class Store:
         ).fetchone()
         return Cursor(folder, int(row[0]), int(row[1])) if row else None
 
+    def cursors(self) -> list[Cursor]:
+        rows = self.conn.execute("SELECT folder, uidvalidity, last_uid FROM cursors ORDER BY folder")
+        return [Cursor(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
     def set_cursor(self, cursor: Cursor, now: datetime | None = None) -> None:
         self.conn.execute(
             "INSERT INTO cursors(folder, uidvalidity, last_uid, updated_at) VALUES (?, ?, ?, ?) "
@@ -164,6 +168,13 @@ class Store:
         if table not in {"messages", "threads", "problems", "cursors"}:
             raise ValueError(f"unknown table {table}")
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def count_by_status(self, table: str) -> dict[str, int]:
+        """Rows of `table` (posts, replies, relays) per status: what `status` shows."""
+        if table not in {"posts", "replies", "relays"}:
+            raise ValueError(f"unknown table {table}")
+        rows = self.conn.execute(f"SELECT status, COUNT(*) FROM {table} GROUP BY status")
+        return {str(k): int(v) for k, v in rows}
 
     def count_status(self, table: str, status: str) -> int:
         """Rows of `table` (posts, replies, relays) in `status`: what the metrics gauges show."""

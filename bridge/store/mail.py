@@ -237,6 +237,17 @@ class MailStore:
         root = next(m for m in mails if m.message_id == row[0])
         return ThreadView(thread_id, root, tuple(mails), state=thread_state(root, mails))
 
+    def last_date(self) -> datetime | None:
+        """The date of the newest message in any thread; None when the store is empty."""
+        row = self.conn.execute("SELECT MAX(last_date) FROM threads").fetchone()
+        return from_epoch(int(row[0])) if row[0] is not None else None
+
+    def ingested_at(self, message_id: str) -> datetime | None:
+        """When this message was first stored; None when it is not in the store."""
+        row = self.conn.execute("SELECT ingested_at FROM messages WHERE message_id = ?",
+                                (message_id,)).fetchone()
+        return from_epoch(int(row[0])) if row else None
+
     def threads(self, active_since: datetime | None = None) -> Iterator[ThreadView]:
         """Every thread (or those with a message since `active_since`), oldest root first."""
         sql = "SELECT id FROM threads"

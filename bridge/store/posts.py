@@ -87,6 +87,11 @@ def confirmed_since(store: Store, since: datetime, network: str = NETWORK) -> li
     return [OurPost(str(r[0]), str(r[1]), from_epoch(int(r[2]))) for r in rows]
 
 
+def status_by_root(store: Store) -> dict[str, str]:
+    """Each question's post status (with several networks: the row read last, as before)."""
+    return {str(r[0]): str(r[1]) for r in store.conn.execute("SELECT root_id, status FROM posts")}
+
+
 def posted_roots(store: Store, networks: tuple[str, ...] | None = None) -> frozenset[str]:
     """Roots the matcher must never propose again: any row at all (held and failed included);
     with `networks`, only roots that have a row on every one of them (a network added later

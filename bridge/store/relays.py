@@ -96,6 +96,12 @@ def due_sends(store: Store, now: datetime) -> list[PendingRelay]:
     return [PendingRelay(str(r[0]), bytes(r[1]), from_epoch(int(r[2]))) for r in rows]
 
 
+def next_attempt(store: Store) -> datetime | None:
+    """When the earliest pending relay may be tried again."""
+    row = store.conn.execute("SELECT MIN(next_attempt_at) FROM relays WHERE status = 'pending'").fetchone()
+    return from_epoch(int(row[0])) if row[0] is not None else None
+
+
 def lease(store: Store, message_id: str, until: datetime, now: datetime) -> bool:
     """Claim one attempt durably; False when another run claimed it first."""
     with store.transaction() as conn:

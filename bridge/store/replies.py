@@ -101,13 +101,6 @@ def replies_by_id(store: Store, ids: Sequence[str]) -> list[ReplyRow]:
         f"SELECT {_COLUMNS} FROM replies WHERE reply_id IN ({marks}) ORDER BY created_at", tuple(ids))]
 
 
-def status_counts(store: Store, *, held: bool = True) -> dict[str, int]:
-    """Replies per status (without the held ones unless `held`)."""
-    where = "" if held else "WHERE status != 'held'"
-    rows = store.conn.execute(f"SELECT status, COUNT(*) FROM replies {where} GROUP BY status")
-    return {str(status): int(count) for status, count in rows}
-
-
 # -- polling ---------------------------------------------------------------------------------
 def exists(conn: sqlite3.Connection, reply_id: str) -> bool:
     return conn.execute("SELECT 1 FROM replies WHERE reply_id = ?", (reply_id,)).fetchone() is not None
