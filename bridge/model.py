@@ -149,3 +149,41 @@ class Outgoing:
     def key(self) -> str:
         """Stable per question and network: an idempotency key or a record key's seed."""
         return hashlib.sha256(f"{self.network}\0{self.root_id}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Replier:
+    """A reply's author as the network shows them."""
+
+    id: str
+    handle: str  # "user@instance" (Mastodon), "name.bsky.social" (Bluesky), "user" (X)
+    name: str
+    created_at: datetime | None = None
+
+    @property
+    def display(self) -> str:
+        """'Name (@handle)' for the relay email; the handle alone when there is no name."""
+        name = " ".join(self.name.split())
+        return f"{name} (@{self.handle})" if name and name != self.handle else f"@{self.handle}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply to one of our posts, in plain text with links expanded."""
+
+    id: str
+    post_id: str  # our post it answers (directly or further down its thread)
+    author: Replier
+    text: str
+    url: str  # the reply on the network, for the relay email
+    created_at: datetime
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyBatch:
+    """What one read returned; `cursor` covers it (store it with the replies, in one transaction)."""
+
+    replies: tuple[Reply, ...]
+    cursor: str | None
+    reads: int = 0

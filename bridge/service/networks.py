@@ -9,7 +9,6 @@ from datetime import datetime
 
 import structlog
 
-from bridge.adapters.network import Network
 from bridge.compose.fit import composer_limit
 from bridge.compose.post import ComposeSettings, Draft
 from bridge.config.sections import ReplySettings
@@ -17,6 +16,7 @@ from bridge.decide.caps import PublishSettings
 from bridge.decide.moderation import ModerationSettings
 from bridge.decide.planner import Drafter, Plan
 from bridge.errors import BridgeError
+from bridge.stages.network import Network
 from bridge.stages.network_replies import poll_network
 from bridge.stages.publish import PublishReport, Target, publish_due, reconcile_pending
 from bridge.stages.replies import next_poll_at, posts_in_window

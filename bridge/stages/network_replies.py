@@ -2,7 +2,7 @@
 its moderation decision, the network's cursor moving in the same transaction.
 
 X keeps its own poller (bridge.stages.replies: since-ids per source, a paid read budget); these
-networks read free, through the Network interface (bridge.adapters.network). A reply's id is
+networks read free, through the Network interface (bridge.stages.network). A reply's id is
 stored as "<network>:<id>" so ids of two networks never meet; the relay email names the replier
 as the network shows them and links to the reply.
 """
@@ -14,11 +14,12 @@ from datetime import datetime
 
 import structlog
 
-from bridge.adapters.network import Network, Reply, ReplyBatch
 from bridge.config.sections import ReplySettings
 from bridge.decide.handles import strip_leading_mentions
 from bridge.decide.moderation import AUTOMATIC, ModerationSettings, ReplyCandidate, moderate
 from bridge.errors import BridgeError, RateLimited, TransientError
+from bridge.model import Reply, ReplyBatch
+from bridge.stages.network import Network
 from bridge.stages.replies import PollReport, _record_poll, next_poll_at, posts_in_window
 from bridge.store import replies as rows
 from bridge.store.db import Store

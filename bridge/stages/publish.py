@@ -69,7 +69,7 @@ class Publisher(Protocol):
 
 
 class Poster(Protocol):
-    """A network account that takes the whole post (see bridge.adapters.network.Network)."""
+    """A network account that takes the whole post (see bridge.stages.network.Network)."""
 
     def publish(self, post: Outgoing) -> str: ...
 
