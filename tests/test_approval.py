@@ -153,6 +153,8 @@ def test_a_held_rows_reason_becomes_the_evidence_lines_the_moderators_read() -> 
     assert evidence_lines("mass-new guard: 7 threads were already due") == (
         "mass-new guard: 7 threads were already due",)
     assert evidence_lines("") == ()
+    assert evidence_lines("moderation: SCAM=-4") == (
+        "evidence: SCAM=-4 (advance fee, inheritance, lottery, romance or 'can we talk' bait)",)
 
 
 def read(data: dict[str, object]) -> tuple[ApprovalSettings, list[str]]:

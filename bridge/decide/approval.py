@@ -18,6 +18,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 
+from bridge.decide.evidence import RULES
 from bridge.mail.headers import clean_message_id, decode_value, parse_address
 from bridge.mail.parse import extract_body
 from bridge.mail.quotes import drop_quotes
@@ -180,6 +181,12 @@ def _problem(msg: Message, tokens: list[str]) -> str:
     return auth_failure(decode_value(v) for v in msg.get_all("Authentication-Results") or [])
 
 
+def explain_rule(fired: str) -> str:
+    """"QUESTION_SENTENCE=+3" with what the rule means, from the matcher's table of rules."""
+    meaning = RULES.get(fired.partition("=")[0], (0.0, ""))[1]
+    return f"{fired} ({meaning})" if meaning else fired
+
+
 def evidence_lines(reason: str) -> tuple[str, ...]:
     """A held row's reason as the lines the moderators read: "; " separates reasons, and the
     matcher's "moderation: A=+1.0, B=-2.0" names one piece of evidence per rule."""
@@ -187,7 +194,7 @@ def evidence_lines(reason: str) -> tuple[str, ...]:
     for part in (p.strip() for p in reason.split("; ")):
         if part.startswith(MODERATION_PREFIX):
             rules = [r.strip() for r in part.removeprefix(MODERATION_PREFIX).split(", ")]
-            lines += [f"evidence: {r}" for r in rules if r]
+            lines += [f"evidence: {explain_rule(r)}" for r in rules if r]
         elif part:
             lines.append(part)
     return tuple(lines)
