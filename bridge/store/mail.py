@@ -30,26 +30,32 @@ _SELECT = (
 
 
 def _row_to_mail(row: sqlite3.Row | tuple[object, ...]) -> Mail:
-    refs = str(row[2]).split()
-    flags = frozenset(Flag(f) for f in str(row[12]).split(",") if f)
+    """A messages row (columns as in _SELECT) as a Mail, each column read by its name."""
+    (message_id, parent_id, refs, subject, subject_norm, is_reply, author_name, author_address,
+     date, list_id, archived_at, message_id_hash, flags, body, size, has_message_id,
+     list_archive) = row
     return Mail(
-        message_id=str(row[0]),
-        in_reply_to=row[1] if row[1] is None else str(row[1]),
-        references=tuple(refs),
-        subject=str(row[3]),
-        subject_norm=str(row[4]),
-        is_reply_subject=bool(row[5]),
-        author=Author(str(row[6]), str(row[7])),
-        date=from_epoch(int(str(row[8]))),
-        list_id=None if row[9] is None else str(row[9]),
-        archived_at=None if row[10] is None else str(row[10]),
-        message_id_hash=None if row[11] is None else str(row[11]),
-        flags=flags,
-        body=None if row[13] is None else str(row[13]),
-        size=int(str(row[14])),
-        has_message_id=bool(row[15]),
-        list_archive=None if row[16] is None else str(row[16]),
+        message_id=str(message_id),
+        in_reply_to=None if parent_id is None else str(parent_id),
+        references=tuple(str(refs).split()),
+        subject=str(subject),
+        subject_norm=str(subject_norm),
+        is_reply_subject=bool(is_reply),
+        author=Author(str(author_name), str(author_address)),
+        date=from_epoch(int(str(date))),
+        list_id=_text(list_id),
+        archived_at=_text(archived_at),
+        message_id_hash=_text(message_id_hash),
+        flags=frozenset(Flag(f) for f in str(flags).split(",") if f),
+        body=_text(body),
+        size=int(str(size)),
+        has_message_id=bool(has_message_id),
+        list_archive=_text(list_archive),
     )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 class MailStore:
