@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -104,6 +106,7 @@ class _Fault:
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     stall: float = 0.0
+    reset_in: float | None = None  # x-rate-limit-reset this many seconds after the call is served
 
 
 class FakeX:
@@ -201,16 +204,17 @@ class FakeX:
         self._add_fault(endpoint, count, _Fault("status", status))
 
     def rate_limit_next(
-        self, endpoint: str, *, reset_at: int, count: int = 1, limit: int = 100,
-        user_24h_reset: int | None = None,
+        self, endpoint: str, *, reset_at: int = 0, count: int = 1, limit: int = 100,
+        user_24h_reset: int | None = None, reset_in: float | None = None,
     ) -> None:
-        """The next `count` calls get 429 with x-rate-limit-* headers (epoch seconds)."""
+        """The next `count` calls get 429 with x-rate-limit-* headers (epoch seconds); `reset_in`
+        sets the reset that many seconds after the call is served instead of at `reset_at`."""
         headers = {"x-rate-limit-limit": str(limit), "x-rate-limit-remaining": "0",
                    "x-rate-limit-reset": str(reset_at)}
         if user_24h_reset is not None:
             headers |= {"x-user-limit-24hour-limit": "17", "x-user-limit-24hour-remaining": "0",
                         "x-user-limit-24hour-reset": str(user_24h_reset)}
-        self._add_fault(endpoint, count, _Fault("status", 429, headers))
+        self._add_fault(endpoint, count, _Fault("status", 429, headers, reset_in=reset_in))
 
     def drop_after_commit_next(self, count: int = 1, *, stall: float = 0.0) -> None:
         """The next `count` POST /2/tweets store the post, then close the connection unanswered
@@ -509,7 +513,10 @@ def _make_handler(fake: FakeX) -> type[BaseHTTPRequestHandler]:
                                                    f"Unauthorized request; headers: Authorization: {echo}"))
             fault = fake._take_fault(endpoint)
             if fault is not None and fault.kind == "status":
-                self.reply(fault.status, _fault_body(fault.status), fault.headers)
+                headers = dict(fault.headers)
+                if fault.reset_in is not None:
+                    headers["x-rate-limit-reset"] = str(math.ceil(time.time() + fault.reset_in))
+                self.reply(fault.status, _fault_body(fault.status), headers)
                 return
             if endpoint == CREATE:
                 body, status = api.create(user, payload), 201

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,7 +61,7 @@ def test_faults_on_create_defer_questions_that_are_still_posted_once(world: Worl
     costs about that, not 30 s), a 503 (outcome unknown: looked for on X, sent again only after
     the reconcile window, 5 min at least), a post committed on X whose answer was lost (found on
     X by reconciliation): the others still go out, each once."""
-    world.fake.rate_limit_next(CREATE, reset_at=int(time.time()) + 3)
+    world.fake.rate_limit_next(CREATE, reset_in=3)  # 3 s after the 429 is served
     world.fake.fail_next(CREATE, 503)
     world.fake.drop_after_commit_next()
     deliver(world, 5)
@@ -72,3 +72,7 @@ def test_faults_on_create_defer_questions_that_are_still_posted_once(world: Worl
     posted_once(world, 4)
     log = world.log()
     assert "post_rate_limited" in log and "post_outcome_unknown" in log and "post_reconciled" in log
+    limited = next(json.loads(line) for line in log.splitlines() if '"post_rate_limited"' in line)
+    waited = (datetime.fromisoformat(limited["until"])
+              - datetime.fromisoformat(limited["timestamp"].replace("Z", "+00:00")))
+    assert waited < timedelta(seconds=10), waited  # the reset's few seconds, not the 30 s fallback
