@@ -278,6 +278,10 @@ def _handler(fake: FakeBluesky) -> type[BaseHTTPRequestHandler]:
             del fake._tokens[token]  # a refresh token is used once
             return fake._issue(actor.did)
 
+        def com_atproto_server_getSession(self, rec: Recorded) -> Any:
+            actor = self.auth(rec)
+            return {"did": actor.did, "handle": actor.handle, "active": True}
+
         # -- com.atproto.repo ------------------------------------------------------------
         def com_atproto_repo_createRecord(self, rec: Recorded) -> Any:
             actor = self.auth(rec)

@@ -187,3 +187,35 @@ def test_config_sections_and_build(tmp_path: Path) -> None:
     for key in ("mastodon.api_base_url", "mastodon.visibility", "mastodon.access_token",
                 "bluesky.identifier", "bluesky.app_password"):
         assert key in text
+
+
+def test_check_and_status_cover_each_network(world: World, tmp_path: Path) -> None:
+    import io
+
+    from bridge.cli.ops import collect_status, print_status, run_checks
+    from bridge.config.settings import parse_config
+
+    (tmp_path / "tok").write_text("tok\n")
+    (tmp_path / "pw").write_text("app-pass\n")
+    config = parse_config({
+        "mastodon": {"api_base_url": world.mastodon.base_url,
+                     "access_token": {"file": str(tmp_path / "tok")}},
+        "bluesky": {"identifier": "bridge.test", "service": world.bluesky.base_url,
+                    "app_password": {"file": str(tmp_path / "pw")}}}, "t.toml")
+    results = {r.name: r for r in run_checks(config, str(world.db))}
+    assert results["Mastodon"].ok and "500 characters, a link counts 23" in results["Mastodon"].detail
+    assert results["Bluesky"].ok and "@bridge.test" in results["Bluesky"].detail
+    run_checks(config, str(world.db))  # a second check uses the kept session
+    assert len(world.bluesky.sessions_created) == 1
+    bad = parse_config({"mastodon": {"api_base_url": world.mastodon.base_url,
+                                     "access_token": {"file": str(tmp_path / "pw")}}}, "t.toml")
+    (failed,) = [r for r in run_checks(bad, str(world.db)) if r.name == "Mastodon"]
+    assert not failed.ok and "refused the credentials" in failed.fix
+
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    bridge = world.bridge()
+    bridge.cycle(NOW)
+    out = io.StringIO()
+    print_status(collect_status(bridge.store, Config(), NOW), out, as_json=False)
+    assert "mastodon: posts 1 confirmed; replies none" in out.getvalue()
+    assert "bluesky: posts 1 confirmed; replies none" in out.getvalue()

@@ -161,9 +161,10 @@ class BlueskyAccount:
         return ReplyBatch(tuple(seen.values()), newest, reads)
 
     def check_auth(self) -> str:
+        """The kept session (refreshed if needed) works: com.atproto.server.getSession."""
         self._ready = False
-        self._ensure()
-        return self._handle()
+        found = self._call(lambda: self._client.com.atproto.server.get_session())
+        return str(found.handle)
 
     # -- posts -----------------------------------------------------------------------------
     def _record(self, post: Outgoing) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from bridge.redact import redact
 from bridge.store import approvals
 from bridge.store import posts as postrows
 from bridge.store import replies as replyrows
-from bridge.store.db import Store, schema_version
+from bridge.store.db import Store, from_epoch, schema_version
 from bridge.store.mail import MailStore
 from bridge.store.state import stage_statuses, state_time
 
@@ -94,7 +94,32 @@ def run_checks(config: Config, db_path: str) -> list[CheckResult]:
     if config.x is not None:
         x = config.x
         results.append(_probe("X", "X", lambda: "posting as @" + XPublisher(build_x_client(x)).check_auth()))
+    results += _network_checks(config, db_path)
     return results
+
+
+def _network_checks(config: Config, db_path: str) -> list[CheckResult]:
+    """Mastodon: the token (verify_credentials) and the instance's limits; Bluesky: the kept
+    session (one is opened with the app password only if none is stored yet)."""
+    from bridge.cli.build import build_bluesky, build_mastodon
+
+    found = []
+    if config.mastodon is not None:
+        settings = config.mastodon
+
+        def mastodon_probe() -> str:
+            account = build_mastodon(settings)
+            handle = account.check_auth()
+            rules = account.text_rules()
+            return (f"posting as @{handle} ({settings.visibility}); the instance allows "
+                    f"{rules.max_length} characters, a link counts {rules.url_weight}")
+
+        found.append(_probe("Mastodon", "Mastodon", mastodon_probe))
+    if config.bluesky is not None:
+        sky = config.bluesky
+        found.append(_probe("Bluesky", "Bluesky", lambda: "posting as @"
+                            + build_bluesky(sky, db_path).check_auth() + f" on {sky.service}"))
+    return found
 
 
 def _link_source(config: Config, db_path: str) -> CheckResult:
@@ -144,6 +169,7 @@ def collect_status(store: Store, config: Config, now: datetime) -> dict[str, Any
         "spend_this_month_usd": round(postrows.spend_this_month(store, now, config.publish), 3),
         "monthly_budget_usd": config.publish.monthly_budget_usd,
         "posting_suspended": posting.suspended_reason,
+        "networks": _networks(store),
         "replies": store.count_by_status("replies"),
         "relays": store.count_by_status("relays"),
         "approval_requests": approvals.counts(store),
@@ -185,10 +211,25 @@ def print_status(status: dict[str, Any], out: TextIO, as_json: bool) -> None:
         out.write(f"stage {stage}: last ok {info['last_ok_at'] or 'never'}{error}\n")
     for folder, cur in status["cursors"].items():
         out.write(f"IMAP cursor {folder}: UIDVALIDITY {cur['uidvalidity']}, last UID {cur['last_uid']}\n")
+    for name, info in sorted(status["networks"].items()):
+        state = f"; SUSPENDED: {info['suspended']}" if info["suspended"] else ""
+        blocked = f"; blocked until {info['blocked_until']}" if info["blocked_until"] else ""
+        out.write(f"{name}: posts {_fmt(info['posts'])}; replies {_fmt(info['replies'])}"
+                  f"{blocked}{state}\n")
     for source, since in status["reply_cursors"].items():
-        out.write(f"X cursor {source}: since {since}\n")
+        out.write(f"reply cursor {source}: since {since}\n")
     out.write(f"last cycle: {status['last_cycle_at'] or 'never'}; last successful cycle: "
               f"{status['last_successful_cycle_at'] or 'never'}\n")
+
+
+def _networks(store: Store) -> dict[str, dict[str, Any]]:
+    """Per network that has posts: their statuses, its replies, a suspension or rate-limit block."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, (posts, replies) in postrows.network_counts(store).items():
+        state = postrows.posting_state(store, name)
+        found[name] = {"posts": posts, "replies": replies, "suspended": state.suspended_reason,
+                       "blocked_until": _when(from_epoch(state.blocked_until)) if state.blocked_until else None}
+    return found
 
 
 def _fmt(counts: dict[str, int]) -> str:

@@ -19,7 +19,7 @@ from bridge.service.lock import StateLock
 from bridge.service.metrics import MetricsSink, start_metrics
 from bridge.service.notify import Notifier, WatchdogKeeper
 from bridge.service.pipeline import STAGES, Bridge, CycleReport, Services
-from bridge.stages.publish import resume_posting
+from bridge.stages.publish import Publisher, Target, resume_posting
 from bridge.store.db import Store, is_busy
 
 log = structlog.get_logger()
@@ -140,14 +140,17 @@ class Daemon:
             self._sleep(BUSY_PAUSE)
 
     def _resume(self, store: Store, services: Services) -> None:
-        if services.publisher is None:
-            return
-        try:
-            resume_posting(store, services.publisher, self.now())
-        except Exception as exc:  # X refusing, or the database busy: try again at the next start
-            if not (isinstance(exc, BridgeError) or is_busy(exc)):
-                raise
-            log.error("posting_resume_failed", error=str(exc))
+        """Lift each network's auth suspension whose credentials work again."""
+        targets: list[Publisher | Target] = [Target(n.name, n.network) for n in services.networks]
+        if services.publisher is not None:
+            targets.insert(0, services.publisher)
+        for target in targets:
+            try:
+                resume_posting(store, target, self.now())
+            except Exception as exc:  # the network refusing, or the database busy: next start
+                if not (isinstance(exc, BridgeError) or is_busy(exc)):
+                    raise
+                log.error("posting_resume_failed", error=str(exc))
 
     def _ensure_connected(self, services: Services) -> None:
         """Connect IMAP before the first cycle (READY=1 only then); back off while it fails."""

@@ -266,6 +266,18 @@ def posts_today(store: Store, now: datetime, tz: tzinfo) -> int:
     return int(row[0])
 
 
+def network_counts(store: Store) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+    """network -> (posts per status, replies per status), for every network with a post."""
+    found: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    for network, status, count in store.conn.execute(
+            "SELECT network, status, COUNT(*) FROM posts GROUP BY network, status"):
+        found.setdefault(str(network), ({}, {}))[0][str(status)] = int(count)
+    for network, status, count in store.conn.execute(
+            "SELECT network, status, COUNT(*) FROM replies GROUP BY network, status"):
+        found.setdefault(str(network), ({}, {}))[1][str(status)] = int(count)
+    return found
+
+
 def posting_state(store: Store, network: str = NETWORK) -> PostingState:
     row = store.conn.execute(
         "SELECT suspended_reason, suspended_at, blocked_until, blocked_reason FROM posting_state "
