@@ -227,8 +227,9 @@ def _networks(store: Store) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for name, (posts, replies) in postrows.network_counts(store).items():
         state = postrows.posting_state(store, name)
+        blocked = from_epoch(state.blocked_until) if state.blocked_until else None
         found[name] = {"posts": posts, "replies": replies, "suspended": state.suspended_reason,
-                       "blocked_until": _when(from_epoch(state.blocked_until)) if state.blocked_until else None}
+                       "blocked_until": _when(blocked)}
     return found
 
 
