@@ -31,7 +31,9 @@ from bridge.decide.approval import (
     subject_tag,
 )
 from bridge.stages.approval import ApprovalReport, run_approval
+from bridge.store.approvals import add_answer
 from bridge.store.db import Store
+from bridge.store.posts import Candidate, hold
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 KEY = b"k" * 32
@@ -215,4 +217,20 @@ def test_an_idle_approval_stage_takes_no_write_lock(tmp_path: Path) -> None:
     assert report == ApprovalReport()
     assert statements and not [s for s in statements if s.upper().startswith(("BEGIN", "INSERT",
                                                                                "UPDATE"))]
+    store.close()
+
+
+def test_an_answer_that_arrived_before_the_expiry_counts_when_applied_after_it(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "b.sqlite3")
+    relay = RelaySettings(from_address="bridge@b.example", list_address="list@l.example",
+                          admin_contact="admin@b.example")
+    settings = ApprovalSettings(moderators=MODS, expiry=timedelta(hours=1))
+    token = make_token(KEY, "post", "q1@example.org")
+    hold(store, [Candidate("q1@example.org", None, "text", "https://l/1", False)], "held", T0)
+    run_approval(store, None, settings, relay, KEY, T0)  # the request (not sent: no SMTP here)
+    with store.transaction() as conn:  # ingest stores the answer a minute before the expiry
+        add_answer(conn, Answer("a@x", token, "owner@lists.example.org", "approve"),
+                   T0 + timedelta(minutes=59))
+    report = run_approval(store, None, settings, relay, KEY, T0 + timedelta(minutes=70))
+    assert report.applied == 1 and report.released == ["q1@example.org"] and report.expired == 0
     store.close()

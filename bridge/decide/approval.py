@@ -202,8 +202,9 @@ def evidence_lines(reason: str) -> tuple[str, ...]:
 
 # -- deciding --------------------------------------------------------------------------------
 def judge_answer(answer: Answer, request: RequestState | None, moderators: frozenset[str],
-                 now: datetime) -> Outcome:
-    """What a stored answer does: approve or reject its request, or nothing (with the reason)."""
+                 received: datetime) -> Outcome:
+    """What a stored answer does: approve or reject its request, or nothing (with the reason).
+    `received`: when ingest stored it; an answer that arrived in time counts."""
     if answer.problem:
         return Outcome("ignore", answer.problem)
     if request is None:
@@ -214,7 +215,7 @@ def judge_answer(answer: Answer, request: RequestState | None, moderators: froze
         return Outcome("ignore", 'the first word is neither "approve" nor "reject"')
     if request.status != OPEN:
         return Outcome("ignore", f"the request is already {request.status}")
-    if now >= request.expires_at:
+    if received >= request.expires_at:
         return Outcome("ignore", "the request has expired")
     done = APPROVED if answer.verdict == APPROVE else REJECTED
     return Outcome(answer.verdict, f"{done} by {answer.from_address} by email")

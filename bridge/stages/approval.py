@@ -76,7 +76,8 @@ def apply_answers(store: Store, settings: ApprovalSettings, now: datetime,
     for stored in rows.new_answers(store):
         answer = stored.answer
         request = rows.request_state(store, answer.token) if answer.token else None
-        outcome = judge_answer(answer, request, settings.moderators, now)
+        # in time if it arrived before the expiry, whenever this stage gets to apply it
+        outcome = judge_answer(answer, request, settings.moderators, from_epoch(stored.received_at))
         if outcome.action == "ignore" or request is None:
             with store.transaction() as conn:
                 rows.settle_answer(conn, answer.message_id, "ignored", outcome.reason, now)
