@@ -9,9 +9,12 @@ from itertools import count
 
 import pytest
 
+from bridge.compose.links import LinkSettings
+from bridge.compose.post import ComposeSettings
 from bridge.decide import evidence
 from bridge.decide.history import NO_CONTEXT, Context, History
 from bridge.decide.matcher import MatcherSettings, judge
+from bridge.decide.planner import Drafter, plan_thread
 from bridge.decide.signals import is_machine_line, language, question_sentences
 from bridge.mail.parse import ParseOptions, parse_mail
 from bridge.model import Author, Flag, Mail, ThreadView
@@ -160,7 +163,7 @@ def test_header_evidence(flag: Flag, rule: str) -> None:
 
 @pytest.mark.parametrize(("rule", "text"), [
     ("PRICE", "Our premium chairs cost only $149 each, USD 1,200 per set."),
-    ("CONTACT_US", "For more information contact us today."),
+    ("CONTACT_US", "Reach us or call us today."),
     ("MESSAGING_CONTACT", "Message me on WhatsApp: +44 7700 900123 or wa.me/447700900123"),
     ("OFFER", "We provide CNC machining with a 20% off discount for new customers."),
     ("JOB_AD", "Role: Java developer\nLocation: Remote\nSend your updated resume today."),
@@ -227,6 +230,8 @@ def test_history_sees_languages_senders_pitches_and_reposts_only_before_the_root
     assert history.context(again).repost_of == first.message_id
     assert history.context(first).repost_of is None  # the future is not seen
     assert history.context(reworded).same_pitch == 2
+    assert history.context(reworded).earlier_roots == 2
+    assert history.context(reworded).silent_sender is True
     # after 24 messages the seller, never in a conversation, is still a newcomer; members are not
     extra = [mail(f"Q{i}", "Which shelving?", author=members[0], hours=50 + i) for i in range(8)]
     late = History([*threads, *(ThreadView(300 + i, m, (m,)) for i, m in enumerate(extra))])
@@ -240,6 +245,18 @@ def test_a_word_for_word_repost_is_the_same_question() -> None:
     judgement, reason = judge(root, SETTINGS, Context(repost_of="first@example.org"))
     assert judgement.outcome == "skip" and judgement.fired == ("REPOST",)
     assert reason == "repost of first@example.org: same sender, same text"
+
+
+def test_a_one_way_sender() -> None:
+    root = mail("New feature: calendars", "Did you know every group now has a calendar?")
+    assert "ONE_WAY_SENDER" in fired(root, Context(silent_sender=True, earlier_roots=2))
+    assert "ONE_WAY_SENDER" not in fired(root, Context(silent_sender=True, earlier_roots=1))
+    assert "ONE_WAY_SENDER" not in fired(root, Context(silent_sender=False, earlier_roots=9))
+
+
+def test_a_list_footers_for_more_info_is_not_an_ad() -> None:
+    body = "Why is the value negative?\n\n---\nThe users list. See <URL:https://x.example> for more info."
+    assert "CONTACT_US" not in fired(mail("Log value", body))
 
 
 def test_the_same_pitch_again() -> None:
@@ -300,3 +317,16 @@ def test_signals() -> None:
 
 def test_the_unparsed_body_leaves_the_subject_to_judge() -> None:
     assert outcome(replace(mail("How do I weed a small collection?", None))) == "post"
+
+
+def test_a_post_whose_text_needs_review_is_held_with_that_evidence() -> None:
+    """No readable question sentence and a vague subject: the text cannot stand alone."""
+    links = LinkSettings(strategy="template", url_template="https://lists.example.org/{message_id}")
+    drafter = Drafter(ComposeSettings(), links)
+    root = mail("Help!", "We cannot renew any loan since the upgrade. The log says code 4.")
+    plan = plan_thread(ThreadView(1, root, (root,)), T0 + timedelta(days=3), SETTINGS, drafter)
+    assert plan.outcome == "hold" and plan.held
+    assert any(e.startswith("TEXT_NEEDS_REVIEW (") for e in plan.evidence)
+    clear = replace(root, subject="Help! Loans cannot be renewed since the upgrade?")
+    assert plan_thread(ThreadView(2, clear, (clear,)), T0 + timedelta(days=3), SETTINGS,
+                       drafter).outcome == "post"

@@ -53,6 +53,7 @@ RULES: dict[str, tuple[float, str]] = {
     "NEW_SENDER_COMMERCIAL": (-4.0, "a sender never in a conversation here, with commercial marks"),
     "SHORT_LINK": (-2.0, "a link through a URL shortener"),
     "SAME_PITCH": (-3.0, "an earlier new thread from this sender with much the same words"),
+    "ONE_WAY_SENDER": (-3.0, "started 2+ threads here, never in a conversation: announcer, bot, ad"),
 }
 
 REQUEST_PHRASES: tuple[str, ...] = (
@@ -109,7 +110,6 @@ COMMERCIAL: dict[str, tuple[str, ...]] = {
     "PRICE": (r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|inr|rs\.?)) ?\d[\d,.]*", r"\b\d[\d,.]* ?(?:usd|eur"
               r"|dollars|euros?)\b", r"\bper (?:ton|kg|unit|piece|month|hour)\b", r"\bprice list\b"),
     "CONTACT_US": (r"\b(?:contact|call|email|e-mail|reach|write to) us\b", r"\bget in touch\b",
-                   r"\bfor (?:more|further) (?:info|information|details)\b",
                    r"\b(?:kindly )?(?:reply|respond) (?:to this (?:e-?mail|message) )?with your\b",
                    r"\bcont[aá]cte?nos\b", r"\bkontaktieren sie uns\b", r"\bcontactez-nous\b"),
     "MESSAGING_CONTACT": (r"\bwhats ?app\b", r"\btelegram\b", r"\bwa\.me/", r"\bt\.me/",
@@ -249,4 +249,6 @@ def _history(root: Mail, prose: str, context: Context, fired: list[str]) -> list
         found.append("NEW_SENDER_COMMERCIAL")
     if context.same_pitch >= 1:
         found.append("SAME_PITCH")
+    if context.silent_sender and context.earlier_roots >= 2:
+        found.append("ONE_WAY_SENDER")
     return found

@@ -35,6 +35,8 @@ class Context:
     first_time_sender: bool = False  # never in a conversation before: no reply sent or received
     same_pitch: int = 0  # earlier new threads by this sender with much the same words
     repost_of: str | None = None  # an earlier new thread by this sender with the very same text
+    earlier_roots: int = 0  # new threads this sender started before
+    silent_sender: bool = False  # never in a conversation here (however short the history)
 
 
 NO_CONTEXT = Context()
@@ -64,15 +66,18 @@ class History:
     def __init__(self, threads: Iterable[ThreadView]) -> None:
         self._dates: list[datetime] = []
         self._known_since: dict[str, list[datetime]] = defaultdict(list)
+        self._root_dates: dict[str, list[datetime]] = defaultdict(list)
         self._roots: dict[str, list[_Root]] = defaultdict(list)
         self._reply_langs: dict[str, list[datetime]] = defaultdict(list)
         for thread in threads:
             self._add(thread)
-        for dates in (self._dates, *self._known_since.values(), *self._reply_langs.values()):
+        for dates in (self._dates, *self._known_since.values(), *self._reply_langs.values(),
+                      *self._root_dates.values()):
             dates.sort()
 
     def _add(self, thread: ThreadView) -> None:
         root = thread.root
+        self._root_dates[sender_key(root.author)].append(root.date)
         for mail in thread.messages:
             self._dates.append(mail.date)
             if mail is root:
@@ -101,7 +106,8 @@ class History:
         pitch = sum(1 for r in earlier if len(own) >= PITCH_WORDS and len(r.words) >= PITCH_WORDS
                     and sig.similarity(own, r.words) >= SAME_PITCH)
         return Context(self._languages(root.date), before >= MIN_MESSAGES and seen == 0,
-                       pitch, repost if root.body and root.body.strip() else None)
+                       pitch, repost if root.body and root.body.strip() else None,
+                       bisect_left(self._root_dates.get(key, []), root.date), seen == 0)
 
     def _languages(self, when: datetime) -> frozenset[str]:
         counts = {lang: bisect_left(dates, when) for lang, dates in self._reply_langs.items()}

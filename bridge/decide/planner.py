@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import jinja2
@@ -86,6 +86,10 @@ def plan_thread(
     if not (decision.due or decision.waiting):
         return Plan(thread, decision, None, decision.reason, now)
     draft, why = drafter.draft(thread.root)
+    if draft is not None and draft.needs_review and decision.outcome == "post":
+        # the text cannot stand alone (no readable question, a vague subject): a moderator sees it
+        decision = replace(decision, outcome="hold",
+                           evidence=(*decision.evidence, f"TEXT_NEEDS_REVIEW ({draft.needs_review})"))
     return Plan(thread, decision, draft, decision.reason if draft else why, now)
 
 
