@@ -5,33 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-
-import structlog
+from typing import TYPE_CHECKING, Any
 
 from bridge import __version__
-from bridge.adapters.archive import check_archive, read_maildir, read_mbox
-from bridge.cli import review
-from bridge.compose.links import describe_link_source
-from bridge.config.settings import Config, check_secrets, load_config
-from bridge.decide.matcher import check_settings
-from bridge.decide.planner import Plan
-from bridge.durations import parse_duration
+from bridge.cli.state import DEFAULT_TIMEOUT, check_integrity, explain_sqlite_error, open_db, resolve_db
 from bridge.errors import BridgeError, ConfigError
-from bridge.model import RawMail
-from bridge.service.ingest_policy import build_ingest_policy, relay_echo
-from bridge.service.log import configure_logging
-from bridge.stages.ingest import IngestPolicy, IngestReport, ingest_archive, store_batch
-from bridge.store import posts as postrows
-from bridge.store.db import Store
-from bridge.store.mail import MailStore
 
-log = structlog.get_logger()
+if TYPE_CHECKING:  # each command imports what it uses when it runs: start-up stays fast
+    from bridge.config.settings import Config
+    from bridge.decide.planner import Plan
+    from bridge.model import RawMail
+    from bridge.stages.ingest import IngestPolicy, IngestReport
+    from bridge.store.db import Store
+    from bridge.store.mail import MailStore
+
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this, starting parser processes costs more than it saves
 
 
@@ -39,7 +33,13 @@ def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML config (default: embedded defaults)")
     common.add_argument("--db", metavar="PATH", help="state database (overrides [store] path)")
+    common.add_argument("--db-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help="how long to wait while another process writes to the database "
+                             f"(default {DEFAULT_TIMEOUT:.0f})")
     common.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    common.add_argument("--log-format", default="auto", choices=["auto", "console", "json"],
+                        help="logs on stderr: auto = readable on a terminal, JSON under systemd "
+                             "($JOURNAL_STREAM) or when stderr is not a terminal")
     return common
 
 
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validate config and test IMAP, SMTP and X (nothing is sent)")
     status = sub.add_parser("status", parents=[common], help="what the bridge did and where it stands")
     status.add_argument("--json", action="store_true", help="one JSON object")
+    status.add_argument("--problems", type=int, nargs="?", const=20, default=0, metavar="N",
+                        help="also list the N most recent problems with their reasons (default 20)")
     moderate = sub.add_parser("moderate", parents=[common], help="list, approve or reject held replies")
     moderate.add_argument("action", choices=["list", "approve", "reject"])
     moderate.add_argument("ids", nargs="*", metavar="ID", help='reply ids, or "all" (held ones)')
@@ -86,16 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextmanager
-def open_store(config: Config, db: str | None) -> Iterator[MailStore]:
-    store = Store.open(config.db_path(db))
-    try:
+def open_store(config: Config, args: argparse.Namespace, *, create: bool = False
+               ) -> Iterator[MailStore]:
+    from bridge.store.mail import MailStore
+
+    with open_db(config, args.db, create=create, timeout=args.db_timeout) as store:
         yield MailStore(store, subject_window=config.ingest.subject_window)
-    finally:
-        store.close()
 
 
 def ingest_policy(config: Config, store: Store, now: datetime) -> IngestPolicy:
     """The daemon's policy (bodies within body_window, our relays recognised) for one pass."""
+    from bridge.service.ingest_policy import build_ingest_policy, relay_echo
+
     echo = relay_echo(config, store, strict=False)
     return build_ingest_policy(config, echo, body_since=now - config.ingest.body_window, now=now)
 
@@ -116,13 +120,17 @@ def _progress(path: str, enabled: bool) -> Iterator[Callable[[int], None] | None
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    from bridge.adapters.archive import check_archive, read_maildir, read_mbox
+    from bridge.stages.ingest import ingest_archive
+
     now = datetime.now(UTC)
-    if args.mbox or args.maildir:  # before the store is opened: a wrong path creates nothing
-        check_archive(args.mbox or args.maildir, maildir=bool(args.maildir))
-    with open_store(config, args.db) as mailstore:
+    path = args.mbox or args.maildir
+    if path:  # before the store is opened: a wrong path creates nothing
+        check_archive(path, maildir=bool(args.maildir))
+    with open_store(config, args, create=True) as mailstore:
+        check_integrity(mailstore.store)
         policy = ingest_policy(config, mailstore.store, now)
-        if args.mbox or args.maildir:
-            path = args.mbox or args.maildir
+        if path:
             with _progress(path, not args.no_progress and bool(args.mbox)) as progress:
                 reader = read_mbox if args.mbox else read_maildir
                 raws: Iterator[RawMail] = reader(path, progress)
@@ -146,6 +154,8 @@ def _workers(args: argparse.Namespace, path: str) -> int:
 def ingest_imap(mailstore: MailStore, config: Config, policy: IngestPolicy) -> IngestReport:
     """One IMAP pass: every message after the stored cursor, batch by batch."""
     from bridge.cli.build import build_mailbox
+    from bridge.config.settings import check_secrets
+    from bridge.stages.ingest import IngestReport, store_batch
 
     if config.imap is None:
         raise BridgeError("no [imap] section in the config: give --mbox/--maildir or configure IMAP")
@@ -166,7 +176,7 @@ def _print_summary(report: IngestReport, mailstore: MailStore) -> None:
     counts = report.as_dict()
     counts["threads_total"] = mailstore.store.count("threads")
     counts["messages_total"] = mailstore.store.count("messages")
-    log.info("ingest_finished", **counts)
+    _log().info("ingest_finished", **counts)
     print(
         f"ingested {report.stored} new messages ({report.duplicates} duplicates, "
         f"{report.problems} problems, {report.skipped_list} from other lists) into "
@@ -176,7 +186,9 @@ def _print_summary(report: IngestReport, mailstore: MailStore) -> None:
 
 
 def cmd_threads(args: argparse.Namespace, config: Config) -> int:
-    with open_store(config, args.db) as mailstore:
+    from bridge.store import posts as postrows
+
+    with open_store(config, args) as mailstore:
         posts = postrows.status_by_root(mailstore.store)
         for thread in mailstore.threads():
             state = _thread_state(thread.state, posts.get(thread.root.message_id))
@@ -201,8 +213,11 @@ def _thread_state(mail_state: str, post_status: str | None) -> str:
 
 
 def cmd_preview(args: argparse.Namespace, config: Config) -> int:
+    from bridge.cli import review
+    from bridge.compose.links import describe_link_source
+
     now = datetime.now(UTC)
-    with open_store(config, args.db) as mailstore:
+    with open_store(config, args) as mailstore:
         plans = review.preview_plans(mailstore, config, now)
         no_link = describe_link_source(config.links, mailstore.recent_roots())
     if no_link:  # say it first and plainly: otherwise every question just reads "no usable link"
@@ -211,6 +226,10 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
+    from bridge.cli import review
+    from bridge.decide.matcher import check_settings
+    from bridge.durations import parse_duration
+
     if not Path(args.mbox).is_file():
         raise BridgeError(f"no such archive: {args.mbox}")
     if args.unanswered_after:
@@ -230,6 +249,8 @@ def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
 
 def _show_plans(plans: Iterable[Plan], config: Config, as_json: bool,
                 human: Callable[[], None]) -> int:
+    from bridge.cli import review
+
     if not as_json:
         human()
         return 0
@@ -240,19 +261,21 @@ def _show_plans(plans: Iterable[Plan], config: Config, as_json: bool,
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from bridge.cli.build import build_services
+    from bridge.config.settings import check_secrets
     from bridge.service.daemon import Daemon
     from bridge.service.notify import Notifier
 
     if config.imap is None:
         raise ConfigError([f"{config.source}: imap: the daemon needs an [imap] section"])
     check_secrets(config)
-    daemon = Daemon(config, args.config, config.db_path(args.db), build_services,
+    daemon = Daemon(config, args.config, resolve_db(config, args.db, create=True), build_services,
                     Notifier.from_env())
     return daemon.run()
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     from bridge.cli.ops import print_checks, run_checks
+    from bridge.config.settings import check_secrets
 
     check_secrets(config)
     return print_checks(run_checks(config, config.db_path(args.db)), sys.stdout)
@@ -261,28 +284,23 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     from bridge.cli.ops import collect_status, print_status
 
-    store = Store.open(config.db_path(args.db))
-    try:
-        print_status(collect_status(store, config, datetime.now(UTC)), sys.stdout, args.json)
-    finally:
-        store.close()
+    with open_db(config, args.db, timeout=args.db_timeout) as store:
+        status = collect_status(store, config, datetime.now(UTC), problems=args.problems)
+        print_status(status, sys.stdout, args.json)
     return 0
 
 
 def cmd_moderate(args: argparse.Namespace, config: Config) -> int:
     from bridge.cli.moderate import run_moderate
 
-    store = Store.open(config.db_path(args.db))
-    try:
+    with open_db(config, args.db, timeout=args.db_timeout) as store:
         return run_moderate(store, args.action, args.ids, sys.stdout, datetime.now(UTC), args.json)
-    finally:
-        store.close()
 
 
 def cmd_release(args: argparse.Namespace, config: Config) -> int:
     from bridge.cli.release import run_release
 
-    return run_release(config.db_path(args.db), args.roots, args.all, sys.stdout)
+    return run_release(resolve_db(config, args.db, create=False), args.roots, args.all, sys.stdout)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
@@ -299,14 +317,20 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bridge.service.log import configure_logging
+
     args = build_parser().parse_args(argv)
-    # the daemon logs to stdout (journald); other commands keep stdout for their own output
-    configure_logging(args.log_level, stream=sys.stdout if args.command == "run" else None)
+    # logs on stderr; stdout is the command's own output (and under systemd both reach journald)
+    configure_logging(args.log_level, fmt=args.log_format)
     try:
+        from bridge.config.settings import load_config
+
         config = load_config(args.config)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     try:
         return COMMANDS[args.command](args, config)
     except ConfigError as exc:
@@ -315,8 +339,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BridgeError as exc:
         print(f"listserv-bridge {args.command}: {exc}", file=sys.stderr)
         return 1
+    except sqlite3.Error as exc:
+        message = explain_sqlite_error(exc, config.db_path(args.db))
+        print(f"listserv-bridge {args.command}: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `listserv-bridge threads | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return 1
+
+
+def _log() -> Any:
+    import structlog
+
+    return structlog.get_logger()
 
 
 if __name__ == "__main__":

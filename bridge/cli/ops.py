@@ -7,13 +7,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from bridge.cli.review import preview_plans
 from bridge.compose.links import describe_link_source
 from bridge.config.sections import ImapConfig
 from bridge.config.settings import Config
-from bridge.errors import AuthError, BridgeError, ConfigError, TransientError
+from bridge.errors import AuthError, BridgeError, ConfigError, StoreError, TransientError
 from bridge.redact import redact
 from bridge.store import approvals
 from bridge.store import posts as postrows
@@ -60,6 +61,11 @@ def run_checks(config: Config, db_path: str) -> list[CheckResult]:
     results = [CheckResult("config", True, f"{config.source}: valid")]
 
     def store() -> str:
+        path = Path(db_path)
+        if not path.exists():  # check creates nothing: the first `run` or `ingest` will
+            if not path.parent.is_dir():
+                raise StoreError(f"{db_path}: the folder {path.parent} does not exist")
+            return f"{db_path} does not exist yet: `run` or `ingest` creates it (schema {schema_version()})"
         Store.open(db_path).close()
         return f"{db_path} (schema {schema_version()})"
 
@@ -154,8 +160,9 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def collect_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
-    """Everything `status` reports, as plain data (the same for text and --json)."""
+def collect_status(store: Store, config: Config, now: datetime, problems: int = 0) -> dict[str, Any]:
+    """Everything `status` reports, as plain data (the same for text and --json); with
+    `problems`, that many of the most recent problems with their reasons, newest first."""
     plans = preview_plans(MailStore(store, config.ingest.subject_window), config, now)
     posting = postrows.posting_state(store)
     return {
@@ -185,6 +192,9 @@ def collect_status(store: Store, config: Config, now: datetime) -> dict[str, Any
         "reply_cursors": replyrows.cursors(store.conn),
         "last_cycle_at": _when(state_time(store, "last_cycle_at")),
         "last_successful_cycle_at": _when(state_time(store, "last_ok_cycle_at")),
+        "recent_problems": [{"source": p.source, "reason": p.reason, "message_id": p.message_id,
+                             "size": p.size} for p in store.problems(limit=problems)]
+        if problems > 0 else [],
     }
 
 
@@ -220,6 +230,13 @@ def print_status(status: dict[str, Any], out: TextIO, as_json: bool) -> None:
         out.write(f"reply cursor {source}: since {since}\n")
     out.write(f"last cycle: {status['last_cycle_at'] or 'never'}; last successful cycle: "
               f"{status['last_successful_cycle_at'] or 'never'}\n")
+    recent = status["recent_problems"]
+    if recent:
+        out.write(f"most recent problems ({len(recent)} of {status['problems']}, newest first):\n")
+        for problem in recent:
+            out.write(f"  {problem['source']}: {problem['reason']}\n")
+    elif status["problems"]:
+        out.write("(status --problems lists them with their reasons)\n")
 
 
 def _networks(store: Store) -> dict[str, dict[str, Any]]:

@@ -6,8 +6,9 @@ Logs go to stderr so that a command's own output on stdout (e.g. `threads --json
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import date, datetime
 from typing import Any, TextIO
 
@@ -81,12 +82,21 @@ class _CurrentStderr:
         return sys.stderr.isatty()
 
 
+def wants_json(fmt: str, out: Any, environ: Mapping[str, str] | None = None) -> bool:
+    """JSON for machines: asked for, or under systemd ($JOURNAL_STREAM), or off a terminal."""
+    if fmt in ("json", "console"):
+        return fmt == "json"
+    env = os.environ if environ is None else environ
+    return bool(env.get("JOURNAL_STREAM")) or not out.isatty()
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None,
-                      json: bool | None = None) -> None:
-    """Configure structlog once per process; JSON when `stream` is not a terminal."""
+                      json: bool | None = None, fmt: str = "auto") -> None:
+    """Configure structlog once per process: logs on stderr (or `stream`), readable lines on a
+    terminal, JSON lines under systemd or when asked (`fmt`, or `json` to force either way)."""
     watch_resolved(REDACTOR.add_one)  # every secret read from now on, SIGHUP reloads included
     out: Any = stream or _CurrentStderr()
-    as_json = (not out.isatty()) if json is None else json
+    as_json = wants_json(fmt, out) if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )

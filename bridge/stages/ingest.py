@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.pool
+import signal
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -247,6 +249,16 @@ def batched(items: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
         yield chunk
 
 
+def _parser_pool(workers: int) -> multiprocessing.pool.Pool:
+    """Parser processes that ignore Ctrl-C from their first instruction (the disposition is
+    inherited through spawn's exec): the parent handles it and stops the pool, no tracebacks."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return multiprocessing.get_context("spawn").Pool(workers, initializer=quiet_worker)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def ingest_archive(
     mailstore: MailStore, raws: Iterable[RawMail], policy: IngestPolicy,
     batch_size: int = 500, workers: int = 1,
@@ -261,7 +273,7 @@ def ingest_archive(
         for chunk in batched(raws, batch_size):
             total.add(store_batch(mailstore, chunk, policy))
         return total
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=quiet_worker) as pool:
+    with _parser_pool(workers) as pool:
         in_flight: deque[AsyncResult[list[Parsed]]] = deque()
         pending: list[Parsed] = []
         chunks = batched(raws, PARALLEL_CHUNK)

@@ -100,6 +100,11 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def integrity_problem(self) -> str | None:
+        """The first damage `PRAGMA quick_check` finds, or None for a sound database."""
+        row = self.conn.execute("PRAGMA quick_check(1)").fetchone()
+        return None if row is not None and row[0] == "ok" else str(row[0] if row else "?")
+
     def migrate(self) -> None:
         """Apply every migration newer than the database, each in its own transaction."""
         current = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
