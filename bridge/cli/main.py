@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--mbox", metavar="PATH", required=True, help="the archive to replay")
     backtest.add_argument("--unanswered-after", metavar="D", help='override, e.g. "36h" or "2d"')
     backtest.add_argument("--json", action="store_true", help="one JSON object per line per thread")
+    backtest.add_argument("--thresholds", metavar="LIST",
+                          help='compare thresholds, e.g. "24h,48h,72h": per threshold, the questions '
+                               "posted and those the list answered later anyway (the first is chosen "
+                               "for --html)")
+    backtest.add_argument("--html", metavar="FILE",
+                          help="also write a self-contained HTML report: answer times, thresholds, "
+                               "posts per week, every decision")
     return parser
 
 
@@ -227,24 +234,51 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_backtest(args: argparse.Namespace, config: Config) -> int:
     from bridge.cli import review
-    from bridge.decide.matcher import check_settings
-    from bridge.durations import parse_duration
+    from bridge.cli.report import parse_thresholds
 
     if not Path(args.mbox).is_file():
         raise BridgeError(f"no such archive: {args.mbox}")
     if args.unanswered_after:
-        try:
-            after = parse_duration(args.unanswered_after)
-        except ValueError as exc:
-            raise ConfigError([f"--unanswered-after: {exc}"]) from None
-        matcher = replace(config.matcher, unanswered_after=after)
-        problems = check_settings(matcher)
-        if problems:
-            raise ConfigError([f"--unanswered-after: {p}" for p in problems])
+        [(_, matcher)] = parse_thresholds(args.unanswered_after, config.matcher, "--unanswered-after",
+                                          single=True)
         config = replace(config, matcher=matcher)
+    if args.thresholds or args.html:
+        return _backtest_report(args, config)
     plans = review.backtest_plans(args.mbox, config)  # streamed: one thread at a time
     return _show_plans(plans, config, args.json,
                        lambda: review.print_backtest(plans, sys.stdout))
+
+
+def _backtest_report(args: argparse.Namespace, config: Config) -> int:
+    """Every threshold replayed over one read of the archive; the table, and the HTML page."""
+    from bridge.cli import report, review
+    from bridge.decide.history import History
+    from bridge.decide.planner import Drafter
+    from bridge.durations import format_duration
+
+    chosen = format_duration(config.matcher.unanswered_after)
+    variants = (report.parse_thresholds(args.thresholds, config.matcher) if args.thresholds
+                else [(chosen, config.matcher)])
+    with review.read_archive(args.mbox, config) as archive:
+        runs = [report.ThresholdRun(label, m.unanswered_after, ()) for label, m in variants]
+        if archive is not None:
+            drafter = Drafter(config.compose, config.links, archive.mailstore.author_names())
+            history = History(archive.threads())
+            runs = report.replay_all(archive.threads(), archive.end, variants, drafter, history)
+    if args.thresholds:
+        if args.json:
+            for run in runs:
+                print(json.dumps({"threshold": run.label, "posted": run.posted,
+                                  "posted_in_vain": run.in_vain}))
+        else:
+            report.print_thresholds(runs, sys.stdout)
+    else:
+        plans = [r.plan for r in runs[0].results]
+        _show_plans(plans, config, args.json, lambda: review.print_backtest(plans, sys.stdout))
+    if args.html:
+        report.write_report(runs, Path(args.mbox).name, args.html, datetime.now(UTC))
+        print(f"backtest report written to {Path(args.html).resolve()}", file=sys.stderr)
+    return 0
 
 
 def _show_plans(plans: Iterable[Plan], config: Config, as_json: bool,

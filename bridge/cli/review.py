@@ -7,21 +7,24 @@ import json
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bridge.adapters.archive import read_mbox
-from bridge.config.settings import Config
 from bridge.decide.history import WINDOW as HISTORY_WINDOW
 from bridge.decide.history import History
-from bridge.decide.planner import Drafter, Plan, due_at_of, plan_threads, replay_thread
-from bridge.service.ingest_policy import build_ingest_policy, relay_echo
-from bridge.stages.ingest import ingest_archive
-from bridge.store.db import Store
+from bridge.decide.planner import Drafter, Plan, due_at_of, plan_threads
+from bridge.model import Mail, RawMail, ThreadView
 from bridge.store.mail import MailStore
 from bridge.store.posts import posted_roots
+
+if TYPE_CHECKING:
+    from bridge.config.settings import Config
+    from bridge.decide.matcher import MatcherSettings
+    from bridge.stages.ingest import IngestPolicy
 
 
 def preview_plans(mailstore: MailStore, config: Config, now: datetime) -> list[Plan]:
@@ -32,31 +35,139 @@ def preview_plans(mailstore: MailStore, config: Config, now: datetime) -> list[P
                         history)
 
 
+MAX_BODY_ROUNDS = 8  # reads of the archive for bodies; each names the next reply of a thread
+NO_BODIES = datetime.max.replace(tzinfo=UTC)  # body_since that no message reaches
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """An archive read for a backtest: threaded in a scratch store, the needed bodies at hand."""
+
+    mailstore: MailStore
+    bodies: dict[str, str | None]
+    end: datetime  # the archive's last message: the replay's clock stops there
+
+    def threads(self) -> Iterator[ThreadView]:
+        for thread in self.mailstore.threads():
+            yield with_bodies(thread, self.bodies)
+
+
 @contextmanager
-def scratch_archive(mbox: str, config: Config) -> Iterator[MailStore]:
-    """The archive ingested (bodies and all) into a scratch store that is gone afterwards."""
+def read_archive(mbox: str, config: Config) -> Iterator[Archive | None]:
+    """Read an archive at archive speed; None when it holds no message.
+
+    Pass 1 reads every message's headers only and threads them in a scratch store; pass 2 reads
+    the archive again and parses the bodies of just the messages a decision can read
+    (`bodies_needed`).
+    """
+    from bridge.adapters.archive import read_mbox
+    from bridge.service.ingest_policy import build_ingest_policy, relay_echo
+    from bridge.stages.ingest import ingest_archive
+    from bridge.store.db import Store
+
     with tempfile.TemporaryDirectory(prefix="listserv-bridge-backtest-") as scratch:
         store = Store.open(Path(scratch) / "backtest.sqlite3")
         try:
             mailstore = MailStore(store, subject_window=config.ingest.subject_window)
-            echo = relay_echo(config, store, strict=False)
-            policy = build_ingest_policy(config, echo, body_since=None)
-            ingest_archive(mailstore, read_mbox(mbox), policy)
-            yield mailstore
+            policy = build_ingest_policy(config, relay_echo(config, store, strict=False),
+                                         body_since=None)
+            ingest_archive(mailstore, read_mbox(mbox), replace(policy, body_since=NO_BODIES))
+            end: datetime | None = None
+            for thread in mailstore.threads():
+                last = thread.messages[-1].date if thread.messages else thread.root.date
+                end = last if end is None else max(end, last)
+            if end is None:
+                yield None
+                return
+            bodies: dict[str, str | None] = {}
+            for _ in range(MAX_BODY_ROUNDS):  # content-free replies are rare: 2 rounds, seldom 3
+                wanted = set().union(*(bodies_needed(with_bodies(t, bodies), config.matcher,
+                                                     bodies.keys()) for t in mailstore.threads()))
+                if not wanted:
+                    break
+                sources = mailstore.sources_of(wanted)
+                bodies |= read_bodies(read_mbox(mbox), sources, wanted, policy)
+            yield Archive(mailstore, bodies, end)
         finally:
             store.close()
 
 
 def backtest_plans(mbox: str, config: Config) -> Iterator[Plan]:
-    """Ingest the archive into a scratch store, then replay every thread up to its last date."""
-    with scratch_archive(mbox, config) as mailstore:
-        end = mailstore.last_date()
-        if end is None:
+    """Replay every thread of an archive up to the archive's last date (streamed)."""
+    from bridge.decide.planner import replay_thread
+
+    with read_archive(mbox, config) as archive:
+        if archive is None:
             return
-        drafter = Drafter(config.compose, config.links, mailstore.author_names())
-        history = History(mailstore.threads())
-        for thread in mailstore.threads():
-            yield replay_thread(thread, end, config.matcher, drafter, history)
+        drafter = Drafter(config.compose, config.links, archive.mailstore.author_names())
+        history = History(archive.threads())
+        for thread in archive.threads():
+            yield replay_thread(thread, archive.end, config.matcher, drafter, history)
+
+
+def root_candidates(thread: ThreadView) -> list[Mail]:
+    """Every message that is the root of the thread as it stood at some moment (`view_at`):
+    its parent is absent, or not yet there when it arrived."""
+    dates = {m.message_id: m.date for m in thread.messages}
+    return [m for m in thread.messages
+            if m.in_reply_to is None or dates.get(m.in_reply_to, m.date) > m.date
+            or m.in_reply_to not in dates]
+
+
+def bodies_needed(thread: ThreadView, matcher: MatcherSettings,
+                  known: AbstractSet[str] = frozenset()) -> set[str]:
+    """Message-IDs whose words a decision can read and that are not read yet: every possible
+    root, everything its asker wrote (closing words), and the other replies in date order up to
+    the first one that says something (later replies cannot change whether and when the thread
+    was answered). `known`: messages whose bodies were read already (`thread` carries them)."""
+    from bridge.decide.matcher import is_content_free, same_person
+
+    roots = root_candidates(thread)
+    askers = [r.author for r in roots]
+    needed = {r.message_id for r in roots}
+    others = []
+    for mail in thread.messages:
+        if any(same_person(mail.author, a) for a in askers):
+            needed.add(mail.message_id)
+        elif mail.message_id not in needed and not _automatic(mail):
+            others.append(mail)
+    for mail in others:  # date order
+        if mail.message_id not in known:
+            needed.add(mail.message_id)
+            break
+        if not (mail.body and mail.body.strip()) or not is_content_free(mail.body, matcher,
+                                                                        mail.author):
+            break  # an answer (an empty body counts as one, as in the matcher)
+    return needed - known
+
+
+def _automatic(mail: Mail) -> bool:
+    from bridge.decide import rules
+
+    return any(flag in mail.flags for flag, _ in rules.AUTOMATIC_FLAGS)
+
+
+def read_bodies(raws: Iterable[RawMail], sources: set[str], wanted: set[str],
+                policy: IngestPolicy) -> dict[str, str | None]:
+    """The clean bodies of the wanted messages, parsed exactly as `ingest` parses them."""
+    from bridge.stages.ingest import parse_one
+
+    bodies: dict[str, str | None] = {}
+    for raw in raws:
+        if raw.source not in sources:
+            continue
+        for mail in parse_one(raw, policy).mails:
+            if mail.message_id in wanted:
+                bodies[mail.message_id] = mail.body
+    return bodies
+
+
+def with_bodies(thread: ThreadView, bodies: dict[str, str | None]) -> ThreadView:
+    def filled(mail: Mail) -> Mail:
+        return replace(mail, body=bodies[mail.message_id]) if mail.message_id in bodies else mail
+
+    return ThreadView(thread.thread_id, filled(thread.root),
+                      tuple(filled(m) for m in thread.messages), thread.state)
 
 
 def plan_json(plan: Plan, config: Config) -> str:

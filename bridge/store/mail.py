@@ -229,6 +229,17 @@ class MailStore:
             "ORDER BY first_date DESC LIMIT ?) ORDER BY date DESC", (limit,))
         return [_row_to_mail(r) for r in rows]
 
+    def sources_of(self, message_ids: Iterable[str], chunk: int = 500) -> set[str]:
+        """Where these messages came from ("mbox:PATH #N"...), to read just them again."""
+        ids, found = list(message_ids), set[str]()
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT source FROM messages WHERE message_id IN ({marks})", part)
+            found.update(str(r[0]) for r in rows)
+        return found
+
     def get_mail(self, message_id: str) -> Mail | None:
         row = self.conn.execute(f"{_SELECT} WHERE message_id = ?", (message_id,)).fetchone()
         return _row_to_mail(row) if row else None
