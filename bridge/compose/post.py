@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from importlib.resources import files
 
 import jinja2
-from twitter_text import extract_urls, parse_tweet
-from twitter_text.extract_urls import extract_urls_with_indices
 
 from bridge.compose.scrub import HANDLE
 from bridge.compose.summary import clean_subject, summarise
@@ -70,6 +68,9 @@ def _packaged_template(name: str) -> str | None:
 
 def weighted_length(text: str) -> int:
     """twitter-text v3 weighted length: URLs 23, CJK and emoji 2, most Latin 1, after NFC."""
+    from twitter_text import parse_tweet  # imported when first needed: it costs ~0.3 s to load
+    from twitter_text.extract_urls import extract_urls_with_indices
+
     normal = _LINE_ENDS.sub("\n", unicodedata.normalize("NFC", text))
     if _ONE_EACH.fullmatch(normal):
         # Every character weighs 1 and none can start an emoji: only URLs differ from len().
@@ -162,6 +163,8 @@ def _can_cut(text: str, index: int) -> bool:
 
 def _check_post(text: str, link: str) -> None:
     """Last line of defence: the only URL in a post is our whole link, and nobody is @mentioned."""
+    from twitter_text import extract_urls
+
     urls = extract_urls(text)
     others = [u for u in urls if u != link]
     if others:

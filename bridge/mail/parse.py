@@ -16,7 +16,6 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 
-import mailparser
 import structlog
 
 from bridge.mail import headers as h
@@ -257,6 +256,8 @@ def body_text(msg: HeaderMap, body: bytes) -> str:
     the head of the text is cleaned (a question is never longer). Raises BodyError when the
     MIME structure cannot be read.
     """
+    import mailparser  # loaded by the first body parsed: commands that read none start faster
+
     mime = "".join(f"{name}: {value}\n" for name in _MIME_HEADERS
                    for value in msg.get_all(name) or [])
     try:
