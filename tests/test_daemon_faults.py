@@ -11,22 +11,24 @@ from contextlib import ExitStack
 from email import message_from_bytes
 from pathlib import Path
 
+import pytest
 from bridge_world import ROOT, make_world, question, stop, wait_for
 from dovecot import DovecotServer
 from fake_x import CREATE, MENTIONS
 from smtp_server import SmtpServer
 
 
+@pytest.mark.slow
 def test_daemon_survives_faults_and_catches_up(tmp_path: Path, private_dovecot: DovecotServer) -> None:
     account = private_dovecot.add_user()
     with make_world(tmp_path, private_dovecot, account) as world, ExitStack() as stack:
         world.smtp.stop()  # the list's SMTP server is down at first
         world.fake.rate_limit_next(CREATE, reset_at=int(time.time()) + 12)
         world.fake.fail_next(MENTIONS, 503)
-        proc, notify = world.start()
+        proc, notify = world.start("--log-level", "debug")
         try:
             wait_for("READY=1", lambda: "READY=1" in notify.lines, 30)
-            time.sleep(1.0)  # the daemon is now idling in IMAP IDLE
+            wait_for("the daemon in IMAP IDLE", lambda: "imap_idle_started" in world.log(), 30)
             private_dovecot.restart()
             private_dovecot.append(account, question("fault-q1@members.example.org",
                                                      "Koha: how do I fix a stuck serials claim?"))
