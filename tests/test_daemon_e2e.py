@@ -19,6 +19,7 @@ import pytest
 from bridge_world import (
     QUESTION_ID,
     ROOT,
+    NotifyListener,
     World,
     make_world,
     question,
@@ -114,7 +115,9 @@ def test_kill_9_at_random_points_never_duplicates_or_loses(world: World) -> None
     replied: set[str] = set()
     while time.monotonic() < deadline:
         proc, sock = world.start()
-        time.sleep(1.0 + (kills * 0.7) % 2.5)  # not a wait: the kill lands at varying points
+        if not wait_for_ready(sock):
+            proc.kill()  # a start that never got ready: kill it all the same
+        time.sleep((kills * 0.37) % 1.2)  # not a wait: the kill lands at varying points of a cycle
         echo_delivered()
         for post in world.posts():
             if post.id not in replied:  # type: ignore[attr-defined]
@@ -185,6 +188,14 @@ def scrape(world: World, name: str) -> float:
         if line.startswith(f"listserv_bridge_{name} "):
             return float(line.split()[1])
     return 0.0
+
+
+def wait_for_ready(sock: NotifyListener) -> bool:
+    try:
+        wait_for("READY=1", lambda: "READY=1" in sock.lines, 30)
+    except AssertionError:
+        return False
+    return True
 
 
 def archive(path: Path, count: int) -> None:
