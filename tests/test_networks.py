@@ -44,7 +44,8 @@ class World:
     mailbox: ListMailbox
     sender: NoSender
 
-    def bridge(self, caps: NetworkCaps | None = None) -> Bridge:
+    def bridge(self, caps: NetworkCaps | None = None,
+               reconcile: timedelta = timedelta(minutes=10)) -> Bridge:
         caps = caps or NetworkCaps()
         api = Mastodon(access_token="tok", api_base_url=self.mastodon.base_url,
                        ratelimit_method="throw", request_timeout=5, version_check_mode="none")
@@ -53,7 +54,7 @@ class World:
                              BlueskyLogin("bridge.test", lambda: "app-pass"),
                              StoredSession(str(self.db), "bluesky"), language="en")
         base = PublishSettings(min_spacing=timedelta(0), max_per_hour=50, max_per_day=50,
-                               reconcile_window=timedelta(minutes=10))
+                               reconcile_window=reconcile)
         networks = [NetworkService(MastodonAccount(api), network_publish(base, caps)),
                     NetworkService(sky, network_publish(base, caps))]
         relay = RelaySettings(from_address="bridge@bridge.example.net",
@@ -219,3 +220,25 @@ def test_check_and_status_cover_each_network(world: World, tmp_path: Path) -> No
     print_status(collect_status(bridge.store, Config(), NOW), out, as_json=False)
     assert "mastodon: posts 1 confirmed; replies none" in out.getvalue()
     assert "bluesky: posts 1 confirmed; replies none" in out.getvalue()
+
+
+def test_a_crash_before_the_call_is_resent_at_once_where_the_network_refuses_a_second_post(
+        world: World) -> None:
+    """Killed between the pending row and the call: X would wait the reconcile window (2 h)
+    before sending again; Bluesky's record key and Mastodon's Idempotency-Key make the resend
+    safe, so it goes out at the next cycle (seen in the kill -9 test: a question never posted)."""
+    from bridge.store import posts as rows
+    from bridge.store.posts import Candidate
+
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    bridge = world.bridge(reconcile=timedelta(hours=2))
+    bridge.cycle(NOW - timedelta(minutes=5), skip=frozenset({"publish"}))  # ingest only
+    for network in ("mastodon", "bluesky"):
+        rows.mark_pending(bridge.store, Candidate("p1@example.org", None, "How do I renew? "
+                                                  "https://lists.example.org/x", "https://lists"
+                                                  ".example.org/x", False, network), NOW)
+    bridge.cycle(NOW + timedelta(minutes=1))
+    bridge.cycle(NOW + timedelta(minutes=2))
+    assert len(statuses(world)) == 1 and len(skeets(world)) == 1
+    found = dict(bridge.store.conn.execute("SELECT network, status FROM posts").fetchall())
+    assert found == {"mastodon": "confirmed", "bluesky": "confirmed"}

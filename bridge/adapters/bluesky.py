@@ -134,6 +134,10 @@ class BlueskyAccount:
             raise
         return str(found.uri)
 
+    def resend_is_safe(self, attempted_at: datetime, now: datetime) -> bool:
+        """Always: a create at the question's record key cannot make a second post."""
+        return True
+
     def replies_since(self, cursor: str | None, posts: Sequence[str]) -> ReplyBatch:
         """Replies and mentions from the notifications since `cursor` (their indexedAt), plus each
         post's thread; only those whose thread root is one of `posts`."""

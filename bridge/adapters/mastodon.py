@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -44,6 +44,7 @@ NAME = "mastodon"
 MAX_PAGES = 5  # pages of 40 read per call: a bound, never a loop over the whole history
 PAGE = 40
 DEFAULT_LIMIT, DEFAULT_URL_WEIGHT = 500, 23
+IDEMPOTENCY_SAFE = timedelta(minutes=45)  # the server keeps a key 3600 s
 _HREF = re.compile(r"""href=["']([^"']+)["']""")
 _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
@@ -80,6 +81,10 @@ class MastodonAccount:
         status = self._call(self._api.status_post, post.text, visibility=self._visibility,
                             language=self._language, idempotency_key=post.key)
         return str(status["id"])
+
+    def resend_is_safe(self, attempted_at: datetime, now: datetime) -> bool:
+        """Within the hour the server keeps an Idempotency-Key (with a margin for clock skew)."""
+        return now - attempted_at < IDEMPOTENCY_SAFE
 
     def find_post(self, post: Outgoing, since: datetime) -> str | None:
         """Our status carrying the thread link (oldest first if several), posted since `since`."""

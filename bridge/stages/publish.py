@@ -429,7 +429,7 @@ def _reconcile_row(
         log.info("post_reconciled", network=net, post_id=found, root=row.root_id)
         return True
     window_end = from_epoch(row.attempted_at) + settings.reconcile_window
-    if now >= window_end:
+    if now >= window_end or _resend_is_safe(target, row, now):
         rows.requeue(store, row.root_id, now,
                      f"not found on {target.shown} after an unconfirmed attempt", net)
         report.requeued.append(row.root_id)
@@ -439,6 +439,14 @@ def _reconcile_row(
         rows.defer(store, row.root_id, window_end, net)
         report.waiting.append(row.root_id)
     return True
+
+
+def _resend_is_safe(target: Target, row: PostRow, now: datetime) -> bool:
+    """Not found, and the network itself refuses a second post for this question (Bluesky's
+    record key; Mastodon's Idempotency-Key within its hour): send again now, not after the
+    reconcile window. X has no such guard: it waits the window."""
+    check = getattr(target.poster, "resend_is_safe", None)
+    return bool(check(from_epoch(row.attempted_at), now)) if check is not None else False
 
 
 def _rate_limit_until(exc: RateLimited, now: datetime) -> datetime:
