@@ -1,0 +1,121 @@
+"""End to end on three networks: `listserv-bridge run` as a subprocess, killed with SIGKILL at
+varying points, against Dovecot, aiosmtpd, the fake X, the fake Mastodon and the fake Bluesky PDS
+(all real HTTP on loopback). Each question is posted once on each network; each reply, from any
+network, reaches the list once, threaded under its question; the list's echo of our relay is
+recognised as ours."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+from bridge_world import World, make_world, question, stop, wait_for
+from dovecot import Account, DovecotServer
+from fake_bluesky import FakeBluesky
+from fake_mastodon import FakeMastodon
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def world(tmp_path: Path, dovecot_server: DovecotServer,
+          imap_account: Account) -> Iterator[tuple[World, FakeMastodon, FakeBluesky]]:
+    with make_world(tmp_path, dovecot_server, imap_account) as built, FakeMastodon() as toots, \
+            FakeBluesky() as sky:
+        toots.add_account("bridge", "List Bridge", token="toot-token")
+        sky.add_actor("bridge.test", "List Bridge", app_password="app-pass")
+        secrets = tmp_path / "secrets"
+        (secrets / "toot").write_text("toot-token\n")
+        (secrets / "sky").write_text("app-pass\n")
+        built.config.write_text(built.config.read_text() + f"""
+[mastodon]
+api_base_url = "{toots.base_url}"
+access_token = {{ file = "{secrets / 'toot'}" }}
+timeout = "5s"
+[bluesky]
+identifier = "bridge.test"
+service = "{sky.base_url}"
+app_password = {{ file = "{secrets / 'sky'}" }}
+timeout = "5s"
+""")
+        yield built, toots, sky
+
+
+def test_three_networks_across_kill_9_post_once_and_relay_each_reply_once(
+        world: tuple[World, FakeMastodon, FakeBluesky]) -> None:
+    w, toots, sky = world
+    ids = [f"e2e-n{n}@members.example.org" for n in range(2)]
+    for n, mid in enumerate(ids):
+        w.dovecot.append(w.account, question(mid, f"Question {n}: how do I renew serial {n} in Koha?"))
+    toot_bot, sky_bot = toots.accounts[0], sky.actors[0]
+    jane = toots.add_account("jane", "Jane Doe", domain="library.example")
+    ana = sky.add_actor("ana.bsky.social", "Ana Lima")
+    answered: set[str] = set()
+
+    def answer_new_posts() -> None:
+        for post in w.posts():
+            if f"x:{post.id}" not in answered:  # type: ignore[attr-defined]
+                w.fake.add_reply(post.id, w.helper, f"X answer to {post.id}")  # type: ignore[attr-defined]
+                answered.add(f"x:{post.id}")  # type: ignore[attr-defined]
+        for status in toots.posts_by(toot_bot):
+            if f"m:{status.id}" not in answered:
+                toots.reply(jane, status.id, f"@bridge Mastodon answer to {status.id}")
+                answered.add(f"m:{status.id}")
+        for record in sky.posts_by(sky_bot):
+            if f"b:{record.uri}" not in answered:
+                sky.reply(ana, record.uri, f"Bluesky answer to {record.rkey}")
+                answered.add(f"b:{record.uri}")
+
+    deadline = time.monotonic() + 150
+    kills = 0
+    while time.monotonic() < deadline:
+        proc, sock = w.start()
+        time.sleep(3.0 + (kills * 1.3) % 4.0)  # kill at varying points (start-up takes ~2 s)
+        answer_new_posts()
+        proc.kill()
+        proc.wait(timeout=10)
+        sock.close()
+        kills += 1
+        if len(answered) == 6 and len(w.handler.delivered) >= 2 and kills >= 4:
+            break
+    proc, sock = w.start()  # a last, clean run lets everything settle
+    try:
+        wait_for("every post answered", lambda: answer_new_posts() or len(answered) == 6, 120)
+        wait_for("every reply relayed", lambda: _relayed_texts(w) >= 6, 120)
+        for _, _, raw in w.handler.delivered:  # the list delivers our relays back
+            w.dovecot.append(w.account, raw)
+        wait_for("the echoes recognised", lambda: _echoed(w) == len(w.handler.delivered), 60)
+        time.sleep(2)
+        assert stop(proc) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()
+    assert len(w.posts()) == 2 and len({p.text for p in w.posts()}) == 2  # type: ignore[attr-defined]
+    assert len(toots.posts_by(toot_bot)) == 2 and len(sky.posts_by(sky_bot)) == 2
+    bodies = [message_from_bytes(raw).get_payload(decode=True).decode()  # type: ignore[union-attr]
+              for _, _, raw in w.handler.delivered]
+    for text in ("X answer to", "Mastodon answer to", "Bluesky answer to"):
+        assert sum(b.count(text) for b in bodies) == 2, text  # each reply relayed exactly once
+    assert any("Jane Doe (@jane@library.example) wrote on Mastodon" in b for b in bodies)
+    assert any("Ana Lima (@ana.bsky.social) wrote on Bluesky" in b for b in bodies)
+    threads = {message_from_bytes(raw)["In-Reply-To"] for _, _, raw in w.handler.delivered}
+    assert threads == {f"<{mid}>" for mid in ids}
+
+
+def _db(w: World) -> sqlite3.Connection:
+    return sqlite3.connect(w.tmp / "state" / "bridge.sqlite3", timeout=5)
+
+
+def _relayed_texts(w: World) -> int:
+    return sum(message_from_bytes(raw).get_payload(decode=True).decode().count(" answer to ")  # type: ignore[union-attr]
+               for _, _, raw in w.handler.delivered)
+
+
+def _echoed(w: World) -> int:
+    with _db(w) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM messages WHERE flags LIKE '%ours%'").fetchone()[0])
