@@ -417,8 +417,8 @@ def _reconcile_row(
         report.suspended = _suspend(store, net, str(exc), now)
         return False
     except (TransientError, PermanentError) as exc:
-        reset = getattr(exc, "reset_at", None)
-        later = reset if isinstance(reset, datetime) else now + RETRY_DELAY
+        reset = exc.reset_at if isinstance(exc, RateLimited) else None
+        later = reset if reset is not None else now + RETRY_DELAY
         rows.defer(store, row.root_id, max(later, now), net)
         report.waiting.append(row.root_id)
         log.warning("post_reconcile_failed", network=net, root=row.root_id, error=str(exc))
