@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from bridge.decide import signals as sig
 from bridge.decide.history import Context
@@ -157,14 +158,31 @@ COMMERCIAL: dict[str, tuple[str, ...]] = {
 COMMERCIAL_RULES = frozenset({*COMMERCIAL, "SHOUTING", "EMOJI", "BULK_SENDER", "UNDISCLOSED"})
 _FLAG_RULES = ((Flag.AUTH_FAILED, "AUTH_FAILED"), (Flag.BULK_SENDER, "BULK_SENDER"),
                (Flag.UNDISCLOSED, "UNDISCLOSED"))
-_REQUEST = sig.compile_any(REQUEST_PHRASES)
-_THANKS = sig.compile_any(THANKS)
-_OWN_PROBLEM = sig.compile_any(OWN_PROBLEMS)
-_GREETING = re.compile("|".join(f"(?:{p})" for p in GREETINGS), re.IGNORECASE | re.MULTILINE)
-_COMMERCIAL = {name: re.compile("|".join(f"(?:{p})" for p in table), re.I | re.M)
-               for name, table in COMMERCIAL.items()}
-_SUBJECT_ASKS = re.compile(r"[?؟？]\s*$|\b(?:help|hilfe|ayuda|aide|aiuto|ajuda|pomocy?|hulp)\b",
-                           re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Patterns:
+    request: re.Pattern[str]
+    thanks: re.Pattern[str]
+    own_problem: re.Pattern[str]
+    greeting: re.Pattern[str]
+    commercial: dict[str, re.Pattern[str]]
+    subject_asks: re.Pattern[str]
+
+
+@cache
+def _patterns() -> _Patterns:
+    """Compiled on first use, not at import: the daemon starts without paying for them."""
+    return _Patterns(
+        request=sig.compile_any(REQUEST_PHRASES),
+        thanks=sig.compile_any(THANKS),
+        own_problem=sig.compile_any(OWN_PROBLEMS),
+        greeting=re.compile("|".join(f"(?:{p})" for p in GREETINGS), re.I | re.M),
+        commercial={name: re.compile("|".join(f"(?:{p})" for p in table), re.I | re.M)
+                    for name, table in COMMERCIAL.items()},
+        subject_asks=re.compile(
+            r"[?؟？]\s*$|\b(?:help|hilfe|ayuda|aide|aiuto|ajuda|pomocy?|hulp)\b", re.I),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,26 +229,28 @@ def _asking(subject: str, prose: str, problem: re.Pattern[str]) -> list[str]:
     fired = []
     if sig.question_sentences(prose):
         fired.append("QUESTION_SENTENCE")
-    if _REQUEST.search(prose):
+    p = _patterns()
+    if p.request.search(prose):
         fired.append("REQUEST_PHRASE")
-    if _OWN_PROBLEM.search(prose) or _OWN_PROBLEM.search(subject):
+    if p.own_problem.search(prose) or p.own_problem.search(subject):
         fired.append("OWN_PROBLEM")
     if problem.search(prose) or problem.search(subject):
         fired.append("PROBLEM_STATEMENT")
         if "QUESTION_SENTENCE" in fired or "REQUEST_PHRASE" in fired:
             fired.append("PROBLEM_WITH_QUESTION")
-    if _SUBJECT_ASKS.search(subject) or _REQUEST.search(subject):
+    if p.subject_asks.search(subject) or p.request.search(subject):
         fired.append("SUBJECT_ASKS")
-    if _THANKS.search(prose):
+    if p.thanks.search(prose):
         fired.append("THANKS_IN_ADVANCE")
-    if _GREETING.search(prose[:300]):
+    if p.greeting.search(prose[:300]):
         fired.append("GREETS_THE_LIST")
     return fired
 
 
 def _commercial(text: str) -> list[str]:
-    fired = [name for name, pattern in _COMMERCIAL.items() if pattern.search(text)]
-    if "JOB_AD" in fired and len(_COMMERCIAL["JOB_AD"].findall(text)) < 2:
+    commercial = _patterns().commercial
+    fired = [name for name, pattern in commercial.items() if pattern.search(text)]
+    if "JOB_AD" in fired and len(commercial["JOB_AD"].findall(text)) < 2:
         fired.remove("JOB_AD")  # one "recruiting" or "location:" is not yet a job ad
     head = text[:800]
     if sig.shouting(head.split("\n", 1)[0]) or sig.shouting(head):

@@ -88,8 +88,9 @@ def plan_thread(
     draft, why = drafter.draft(thread.root)
     if draft is not None and draft.needs_review and decision.outcome == "post":
         # the text cannot stand alone (no readable question, a vague subject): a moderator sees it
+        why = draft.needs_review.replace(", ", " / ").replace("; ", " / ")  # the reason's separators
         decision = replace(decision, outcome="hold",
-                           evidence=(*decision.evidence, f"TEXT_NEEDS_REVIEW ({draft.needs_review})"))
+                           evidence=(*decision.evidence, f"TEXT_NEEDS_REVIEW ({why})"))
     return Plan(thread, decision, draft, decision.reason if draft else why, now)
 
 
