@@ -127,6 +127,7 @@ _SCRIPTS = (
     ("hi", ((0x0900, 0x097F),)),
 )
 _WORD = re.compile(r"[^\W\d_]+")
+_FIRST_SCRIPT_CHAR = chr(min(lo for _, ranges in _SCRIPTS for lo, _ in ranges))
 
 
 def language(text: str) -> str | None:
@@ -135,7 +136,7 @@ def language(text: str) -> str | None:
     letters = [c for c in sample if c.isalpha()]
     if len(letters) < 40:
         return None
-    for tag, ranges in _SCRIPTS:
+    for tag, ranges in _SCRIPTS if max(letters) >= _FIRST_SCRIPT_CHAR else ():  # Latin: skip
         count = sum(1 for c in letters if any(lo <= ord(c) <= hi for lo, hi in ranges))
         if count / len(letters) >= (0.05 if tag == "ja" else 0.3):
             return tag
