@@ -104,6 +104,11 @@ def test_the_subject_is_not_repeated_word_for_word() -> None:
     assert summary == "how do I renew a serial subscription in Koha without losing the history?"
 
 
+def test_markdown_marks_around_a_question_are_not_kept() -> None:
+    assert best("Contract role", "We have a role.\n\n*Is this a good fit for a cataloguer?*") == (
+        "Contract role: Is this a good fit for a cataloguer?")
+
+
 def test_two_question_sentences_are_kept_whole_when_they_fit() -> None:
     body = "Which ILS do you use for a school library? Is it free for one user?"
     summary = summarise(root("ILS choice", body))

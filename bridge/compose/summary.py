@@ -57,6 +57,7 @@ _VAGUE = re.compile(
     r"(?:no subject)|test|idea|ideas|suggestions?)[\s!?.:]*)+$",
     re.IGNORECASE,
 )
+_MARKUP = " *_•·-–—~"  # bullets and bold/italic marks around a sentence
 MAX_QUESTIONS = 2  # the first question, and the one right after it
 _UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0eff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
@@ -128,11 +129,14 @@ def summarise(root: Mail, other_names: Iterable[str] = ()) -> Summary:
                                         root.author.name))
     questions: list[str] = []
     first_at = -1
-    for i, sentence in enumerate(sentences(root.body or "")):
+    for i, found in enumerate(sentences(root.body or "")):
+        sentence = found.strip(_MARKUP)
         if questions and i != first_at + 1:
             break  # a second question only right after the first: it belongs with it
+        if not _asks(sentence):
+            continue
         whole = _whole(_LEAD_WORD.sub("", sentence).strip(), root.author.name, others)
-        if _asks(sentence) and whole and not any(_same(whole, q) for q in questions):
+        if whole and not any(_same(whole, q) for q in questions):
             questions.append(whole)
             first_at = i if len(questions) == 1 else first_at
         if len(questions) == MAX_QUESTIONS:
