@@ -189,12 +189,12 @@ def test_a_body_that_fails_to_parse_is_recorded_and_the_message_still_stored(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Before: the body silently became "" with no log and no problem row."""
-    import bridge.mail.parse as parse_module
-
     def broken(data: bytes) -> object:
         raise ValueError("broken MIME")
 
-    monkeypatch.setattr(parse_module.mailparser, "parse_from_bytes", broken)
+    import mailparser  # bridge.mail.parse imports it when the first body is parsed
+
+    monkeypatch.setattr(mailparser, "parse_from_bytes", broken)
     store, ms, report = ingest([RawMail(msg("<b@example.org>"), "imap uid 3")])
     assert (report["messages_stored"], report["problems"]) == (1, 1)
     stored = ms.get_mail("b@example.org")
