@@ -95,8 +95,9 @@ def test_kill_9_at_random_points_never_duplicates_or_loses(world: World) -> None
     reply relayed exactly once."""
     subjects = [f"Question {n}: how do I renew serial subscription {n} in Koha?" for n in range(4)]
     ids = [f"e2e-k{n}@members.example.org" for n in range(4)]
-    for mid, subject in zip(ids, subjects, strict=True):
-        world.dovecot.append(world.account, question(mid, subject))
+    for n, (mid, subject) in enumerate(zip(ids, subjects, strict=True)):
+        world.dovecot.append(world.account, question(
+            mid, subject, body=f"Our subscription {n} lapsed last month. How do I renew it in Koha?"))
     # A kill between the send's lease and the server's answer leaves the outcome unknown: the
     # bridge waits for the list's echo up to resend_grace, then resends. The test plays the list:
     # every delivered email comes back into the mailbox.
@@ -159,11 +160,9 @@ def test_the_held_and_failure_metrics_are_fed_by_the_running_daemon(world: World
                          + b"x" * 5000 + b"\r\n")
     old = datetime.now(UTC) - timedelta(hours=2)
     for n in range(2):  # each its own words: a word-for-word repost would not be due at all
-        text = question(f"old{n}@members.example.org", f"Koha: loan periods {n}", date=old)
-        text = text.replace(b"Our journal comes out four times a year but never on the same months. "
-                            b"How do you set up a prediction pattern in Koha for that?",
-                            f"Where do I set the loan period of item type {n} in Koha?".encode())
-        world.dovecot.append(world.account, text)
+        world.dovecot.append(world.account, question(
+            f"old{n}@members.example.org", f"Koha: loan periods {n}", date=old,
+            body=f"Where do I set the loan period of item type {n} in Koha?"))
     world.dovecot.append(world.account, question())
     newcomer = world.fake.add_user("newcomer", "New Comer")
     with running(world) as (proc, _):

@@ -156,7 +156,7 @@ def question(n: int) -> bytes:
             f"Date: {format_datetime(T0)}\nSubject: How do I renew serial {n}?\n"
             "List-Id: <solo.lists.example.org>\nArchived-At: <https://lists.example.org/archives/"
             f"list/solo@lists.example.org/message/{mailman_hash(mid)}/>\n\n"
-            "How do I renew it?\n").encode()
+            f"Serial {n} lapsed. How do I renew it?\n").encode()
 
 
 def test_the_daemon_waits_for_a_busy_database_and_never_dies(tmp_path: Path) -> None:
