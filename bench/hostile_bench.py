@@ -110,6 +110,10 @@ def run_child(case: str, args: list[str]) -> None:
     from bridge.service.log import configure_logging
 
     configure_logging("error", stream=sys.stderr)
+    import bridge.adapters.archive
+    import bridge.adapters.imap
+    import bridge.stages.ingest  # noqa: F401  (imports are not the messages' cost)
+
     started = time.perf_counter()
     if case == "imap":
         seen = ingest_imap(int(args[0]), args[1], args[2], Path(args[3]))

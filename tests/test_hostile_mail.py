@@ -297,3 +297,13 @@ def test_header_blocks_and_values_are_bounded() -> None:
     kept = h.reference_ids(headers.get("References"))
     assert kept[0] == "r0@example.org" and kept[-1] == "r19999@example.org" and len(kept) < 5_000
     assert normalise_subject("Re: " * 50_000 + "[tag] x" + " [t]" * 50_000) == ("x", True)
+
+
+def test_archive_batches_are_bounded_by_bytes_not_only_count() -> None:
+    """Before: 500 messages per batch whatever their size (500 x 2 MB heads = 1 GB held)."""
+    from bridge.stages.ingest import batched
+
+    raws = [RawMail(b"x" * size, f"#{i}") for i, size in enumerate([6, 6, 6, 1, 1, 20, 1])]
+    assert [[r.source for r in chunk] for chunk in batched(raws, 500, max_bytes=12)] == [
+        ["#0", "#1"], ["#2", "#3", "#4"], ["#5"], ["#6"]]
+    assert [len(chunk) for chunk in batched(raws, 3, max_bytes=100)] == [3, 3, 1]

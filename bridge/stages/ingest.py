@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from itertools import islice
 from multiprocessing.pool import AsyncResult
 from typing import Protocol
 
@@ -32,6 +31,10 @@ from bridge.store.mail import MailStore
 log = structlog.get_logger()
 PARALLEL_CHUNK = 128  # messages per job sent to a parser process: amortises the hand-over cost
 IN_FLIGHT_PER_WORKER = 4  # jobs queued per parser process: enough to keep it busy, no more
+# Memory is bounded by bytes, not by count: a batch of archive messages holds about this much,
+# a parser job about the second (so the in-flight window holds at most workers x 4 x 4 MB).
+BATCH_BYTES = 16 << 20
+PARALLEL_CHUNK_BYTES = 4 << 20
 
 
 class MailSource(Protocol):
@@ -243,9 +246,18 @@ def _store_mail(
         report.threads.add(thread_id)
 
 
-def batched(items: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
+def batched(items: Iterable[RawMail], size: int, max_bytes: int = BATCH_BYTES
+            ) -> Iterator[list[RawMail]]:
+    """Consecutive messages, at most `size` of them and about `max_bytes` (at least one each)."""
+    chunk: list[RawMail] = []
+    held = 0
+    for item in items:
+        if chunk and (len(chunk) >= size or held + len(item.data) > max_bytes):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(item)
+        held += len(item.data)
+    if chunk:
         yield chunk
 
 
@@ -276,7 +288,7 @@ def ingest_archive(
     with _parser_pool(workers) as pool:
         in_flight: deque[AsyncResult[list[Parsed]]] = deque()
         pending: list[Parsed] = []
-        chunks = batched(raws, PARALLEL_CHUNK)
+        chunks = batched(raws, PARALLEL_CHUNK, PARALLEL_CHUNK_BYTES)
         while True:
             # a bounded window of jobs: reading never runs far ahead of storing (flat memory)
             while len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
