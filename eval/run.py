@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bridge.cli.review import backtest_plans, scratch_archive
+from bridge.cli.review import backtest_plans, read_archive
 from bridge.compose.links import LinkSettings
 from bridge.config.settings import Config
 from bridge.decide.history import History
@@ -82,9 +82,11 @@ def count(score: Score, mid: str, outcome: str, label: tuple[str, str], text: st
 
 def judgement_view(path: str, labels: dict[str, tuple[str, str]], config: Config) -> Score:
     score = Score()
-    with scratch_archive(path, config) as mailstore:
-        drafter = Drafter(config.compose, config.links, mailstore.author_names())
-        threads = list(mailstore.threads())
+    with read_archive(path, config) as archive:
+        if archive is None:
+            return score
+        drafter = Drafter(config.compose, config.links, archive.mailstore.author_names())
+        threads = list(archive.threads())
         history = History(threads)
         for thread in threads:
             root = thread.root

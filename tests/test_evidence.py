@@ -330,3 +330,13 @@ def test_a_post_whose_text_needs_review_is_held_with_that_evidence() -> None:
     clear = replace(root, subject="Help! Loans cannot be renewed since the upgrade?")
     assert plan_thread(ThreadView(2, clear, (clear,)), T0 + timedelta(days=3), SETTINGS,
                        drafter).outcome == "post"
+
+
+def test_a_thread_view_with_copied_mails_does_not_make_the_root_its_own_reply() -> None:
+    """Views rebuild their Mail values (bodies added later): the root is found by Message-ID."""
+    seller = Author("Sam Seller", "sam@furniture.example.com")
+    roots = [mail(f"Offer {i}", "We offer chairs.", author=seller, hours=i) for i in range(3)]
+    history = History([ThreadView(i, replace(r), (replace(r, body="We offer chairs!"),))
+                       for i, r in enumerate(roots)])
+    context = history.context(roots[2])
+    assert context.silent_sender and context.earlier_roots == 2 and not context.list_languages

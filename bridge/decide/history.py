@@ -80,7 +80,7 @@ class History:
         self._root_dates[sender_key(root.author)].append(root.date)
         for mail in thread.messages:
             self._dates.append(mail.date)
-            if mail is root:
+            if mail.message_id == root.message_id:  # by identity, not object: views copy mails
                 continue
             # a member in a conversation: the replier from now on, the asker from the first reply
             self._known_since[sender_key(mail.author)].append(mail.date)
