@@ -150,12 +150,12 @@ def test_ctrl_c_during_a_parallel_import_prints_no_traceback(tmp_path: Path) -> 
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
     try:
-        for _ in range(300):  # both parser processes up (spawned, so they start slowly)
-            if len(_children(proc.pid)) >= 2 or proc.poll() is not None:
+        for _ in range(300):  # parser processes starting (spawned, so they start slowly)
+            if len(_children(proc.pid)) >= 1 or proc.poll() is not None:
                 break
             time.sleep(0.1)
         assert proc.poll() is None, "the import ended before the test could interrupt it"
-        time.sleep(0.2)  # interrupted while they start up or parse: neither may print
+        time.sleep(0.2)  # while they start up (or parse): the parent stops, and nobody prints
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
         _, err = proc.communicate(timeout=60)
     finally:

@@ -262,13 +262,17 @@ def batched(items: Iterable[RawMail], size: int, max_bytes: int = BATCH_BYTES
 
 
 def _parser_pool(workers: int) -> multiprocessing.pool.Pool:
-    """Parser processes that ignore Ctrl-C from their first instruction (the disposition is
-    inherited through spawn's exec): the parent handles it and stops the pool, no tracebacks."""
+    """Parser processes that ignore Ctrl-C from their first instruction (SIG_IGN is inherited
+    through spawn's exec): the parent handles it and stops the pool, no tracebacks. Meanwhile the
+    parent blocks SIGINT (a blocked signal is kept pending, not ignored): a Ctrl-C during start-up
+    is raised as soon as the pool exists, not lost."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         return multiprocessing.get_context("spawn").Pool(workers, initializer=quiet_worker)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def ingest_archive(
