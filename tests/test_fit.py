@@ -38,6 +38,7 @@ def root(subject: str, body: str) -> Mail:
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(subject=_TEXT, body=_TEXT, path=_PATH, network=st.sampled_from(sorted(RULES)))
+@example(subject="a" * 63 + ".aaaaaa", body="a" * 40, path="abc", network="mastodon-small")  # cut at ".aaa"
 @example(subject="how do I catalogue zines in a tiny library with no budget and many volunteers " * 2,
          body="", path="abc", network="mastodon-small")
 def test_every_text_fits_its_network_with_hashtags_and_link_whole(

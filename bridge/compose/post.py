@@ -146,9 +146,21 @@ def _search(cuts: list[int], fits: Callable[[int], bool]) -> int | None:
     return best
 
 
+_CUT_TRAIL = " \t\n,;:-–—("
+
+
 def _shorten(summary: str, end: int) -> str:
-    kept = summary[:end].rstrip(" \t\n,;:-–—(")
+    kept = _before_new_link(summary[:end].rstrip(_CUT_TRAIL))
     return kept + ELLIPSIS if kept else ""
+
+
+def _before_new_link(kept: str) -> str:
+    """A cut can make a domain out of a word ("name.aaaaaa" cut to "name.aaa", a real TLD): the
+    summary was scrubbed of links before, so any link now is the cut's doing; end before it."""
+    from twitter_text import extract_urls_with_indices
+
+    urls = extract_urls_with_indices(kept)
+    return kept[: urls[0]["indices"][0]].rstrip(_CUT_TRAIL) if urls else kept
 
 
 def _can_cut(text: str, index: int) -> bool:
