@@ -10,7 +10,7 @@ import pytest
 import structlog
 from dovecot import DOVECOT, Account, DovecotServer
 
-from bridge import redact
+from bridge import redact, stopping
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +18,7 @@ def _default_logging() -> Iterator[None]:
     """A test that runs the CLI configures structlog onto that test's captured stderr; the next
     test would write to a closed file. Every test starts from structlog's defaults."""
     yield
+    stopping.clear()  # a daemon run in-process may have asked adapters to stop retrying
     structlog.reset_defaults()
     redact.forget_all()  # secret values one test resolved are not another test's secrets
 

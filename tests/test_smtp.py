@@ -158,3 +158,36 @@ def test_read_smtp_reports_plaintext_off_loopback_and_unknown_keys() -> None:
     assert any("smtp.security" in p for p in problems)
     assert any("smtp.colour: unknown key" in p for p in problems)
     assert any("smtp.password" in p for p in problems)
+
+
+def test_a_stop_request_ends_the_retries_and_their_waits_at_once() -> None:
+    """Issue 13: SIGTERM must stop the daemon within seconds from any wait, a backoff between
+    SMTP retries included (attempts 5, waits 2+4+8+16 s: half a minute before this fix)."""
+    import threading
+
+    from structlog.testing import capture_logs
+
+    from bridge import stopping
+
+    sender = SmtpSender(host="127.0.0.1", port=free_port(), security="plain", allow_plaintext=True,
+                        timeout=2, attempts=5, retry_wait=2.0)
+    failed: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            sender.send(b"Subject: x\r\n\r\nx\r\n", "a@example.org", ["b@example.org"])
+        except BaseException as exc:  # the sender's own error is what the stage sees
+            failed.append(exc)
+
+    with capture_logs() as logs:
+        worker = threading.Thread(target=send)
+        worker.start()
+        for _ in range(200):  # bounded: at most 10 s for the first retry's wait to begin
+            if any(e["event"] == "smtp_send_retried" for e in logs) or not worker.is_alive():
+                break
+            worker.join(0.05)
+        stopping.request_stop()  # what the daemon's SIGTERM handler does
+        worker.join(10)
+    assert not worker.is_alive()
+    assert len(failed) == 1 and isinstance(failed[0], TransientError)
+    assert sum(e["event"] == "smtp_send_retried" for e in logs) == 1  # no retry after the stop

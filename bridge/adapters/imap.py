@@ -23,6 +23,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from bridge import stopping
 from bridge.endpoints import plaintext_refused
 from bridge.errors import AuthError, BridgeError, PermanentError, TransientError
 from bridge.mail.parse import MESSAGE_HEAD_BYTES
@@ -121,7 +122,8 @@ class ImapMailbox:
         self.idle_seconds = idle_seconds
         self._password, self._oauth2_token = password, oauth2_token
         self._retrying = Retrying(
-            stop=stop_after_attempt(connect_attempts),
+            stop=stop_after_attempt(connect_attempts) | stopping.stop_when_requested,
+            sleep=stopping.wait,
             wait=wait_exponential(multiplier=retry_wait, max=max(retry_wait * 16, 1.0)),
             retry=retry_if_exception_type(TransientError),
             before_sleep=self._log_retry, reraise=True,

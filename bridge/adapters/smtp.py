@@ -18,6 +18,7 @@ from typing import Literal
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bridge import stopping
 from bridge.endpoints import plaintext_refused
 from bridge.errors import AuthError, BridgeError, MessageRefused, NotSent, PermanentError, transient
 
@@ -65,7 +66,8 @@ class SmtpSender:
         self.ca_file, self.timeout = ca_file, timeout
         self._password = password
         self._retrying = Retrying(
-            stop=stop_after_attempt(max(attempts, 1)),
+            stop=stop_after_attempt(max(attempts, 1)) | stopping.stop_when_requested,
+            sleep=stopping.wait,
             wait=wait_exponential(multiplier=retry_wait, max=max(retry_wait * 8, 0.1)),
             retry=retry_if_exception(_retryable), before_sleep=self._log_retry, reraise=True,
         )

@@ -20,6 +20,8 @@ from bridge.service.metrics import MetricsSink, start_metrics
 from bridge.service.notify import Notifier, WatchdogKeeper
 from bridge.service.pipeline import STAGES, Bridge, CycleReport, Services
 from bridge.stages.publish import Publisher, Target, resume_posting
+from bridge.stopping import clear as clear_stop_request
+from bridge.stopping import request_stop
 from bridge.store.db import Store, is_busy
 
 log = structlog.get_logger()
@@ -65,6 +67,7 @@ class Daemon:
             self.reload_requested = True
         else:
             self.stopping = True
+            request_stop()  # an adapter waiting between retries gives up at once
         if self._interruptible:
             raise Interrupted()
 
@@ -83,6 +86,7 @@ class Daemon:
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> int:
         Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+        clear_stop_request()  # a stop asked of an earlier daemon in this process is not ours
         with StateLock(self.db_path):
             store = Store.open(self.db_path, timeout=self.busy_timeout)
             previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT,
