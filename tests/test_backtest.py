@@ -201,10 +201,12 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path,
 
 PIECES = ["hello", "world ", "café", "e\u0301", "https://example.org/a/b?c=1", " www.example.com ",
           "example.org", "©", "®", "😷", "👩\u200d👩\u200d👧", "日本", "\u0958", "\r\n", "\n", "#tag",
-          "@user", "1\ufe0f\u20e3", "—", "“q”", "ß", "Ω", "\u200d", "x.y", "foo.bar/baz", " ", ".", ":"]
+          "@user", "1\ufe0f\u20e3", "—", "“q”", "ß", "Ω", "\u200d", "x.y", "foo.bar/baz", " ", ".", ":",
+          "…", "‼", "⁉", "\u2030", "\u2032", "\u200e", "\u2060", "\u206f", "https://x.org/…"]
 
 
-@given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join) | st.text(max_size=60))
+@given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join) | st.text(max_size=60)
+       | st.text(st.characters(min_codepoint=0x2000, max_codepoint=0x2070), max_size=20))
 @settings(max_examples=400, deadline=None)
 def test_the_composers_fast_length_equals_twitter_text(text: str) -> None:
     """The composer measures each post several times while fitting it; its shortcut for text that

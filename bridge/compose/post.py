@@ -72,19 +72,28 @@ def weighted_length(text: str) -> int:
     from twitter_text.extract_urls import extract_urls_with_indices
 
     normal = _LINE_ENDS.sub("\n", unicodedata.normalize("NFC", text))
-    if _ONE_EACH.fullmatch(normal):
-        # Every character weighs 1 and none can start an emoji: only URLs differ from len().
-        # Exact (pinned against parse_tweet) and ~30x cheaper; the composer measures each post
-        # several times while fitting it.
+    if _NO_EMOJI.fullmatch(normal):
+        # No character can start an emoji: weigh each by twitter-text's ranges, URLs 23. Exact
+        # (pinned against parse_tweet) and ~30x cheaper than its emoji scan; the composer
+        # measures each post several times while fitting it.
         urls = extract_urls_with_indices(normal)
-        return len(normal) + sum(URL_WEIGHT - len(u["url"]) for u in urls)
+        heavy = len(_WEIGHS_TWO.findall(normal))
+        return len(normal) + heavy + sum(URL_WEIGHT - _url_weight(u["url"]) for u in urls)
     return int(parse_tweet(text).weightedLength)
+
+
+def _url_weight(url: str) -> int:
+    return len(url) + len(_WEIGHS_TWO.findall(url))
 
 
 URL_WEIGHT = 23
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
-# Below U+1100 twitter-text weighs every character 1; of those only © and ® can be emoji.
-_ONE_EACH = re.compile(r"[^\u00a9\u00ae\u1100-\U0010ffff]*")
+# Text with no character that can be (part of) an emoji: below U+1100 (but © and ®) and the
+# General Punctuation block (but ‼ and ⁉): ellipses, dashes, curly quotes.
+_NO_EMOJI = re.compile(r"[^\u00a9\u00ae\u1100-\u1fff\u203c\u2049\u2070-\U0010ffff]*")
+# ...of which twitter-text v3 weighs 2 those outside its weight-1 ranges (U+0000-10FF,
+# U+2000-200D, U+2010-201F, U+2032-2037).
+_WEIGHS_TWO = re.compile(r"[\u200e\u200f\u2020-\u2031\u2038-\u206f]")
 
 
 def compose_post(

@@ -124,7 +124,9 @@ def _same(a: str, b: str) -> bool:
 
 def summarise(root: Mail, other_names: Iterable[str] = ()) -> Summary:
     """The subject and the asker's question sentence(s), each scrubbed whole (see Summary)."""
-    others = [n for n in other_names if n and n.casefold() != root.author.name.casefold()]
+    # The asker's own name is scrubbed in every form anyway; keeping the list whole lets its
+    # lookup table be built once for all drafts instead of once per asker.
+    others = tuple(other_names)
     subject = without_gaps(remove_names(scrub(clean_subject(root.subject)), others,
                                         root.author.name))
     questions: list[str] = []
@@ -151,7 +153,7 @@ def summarise(root: Mail, other_names: Iterable[str] = ()) -> Summary:
     return Summary(tuple(dict.fromkeys(c for c in candidates if c)))
 
 
-def _subject_alone(subject: str, root: Mail, others: list[str]) -> Summary:
+def _subject_alone(subject: str, root: Mail, others: tuple[str, ...]) -> Summary:
     """No readable question: the subject alone; a vague or missing one needs a moderator."""
     if subject and not _VAGUE.match(subject) and len(subject.split()) >= 2:
         return Summary((subject,))
