@@ -1,6 +1,11 @@
 """Measure the bridge's judgement against hand labels, list by list.
 
     python eval/run.py --archive NAME=PATH.mbox [--archive NAME=PATH.mbox ...] [--errors]
+    python eval/run.py --list-roots PATH.mbox
+
+--list-roots prints each thread root as the bridge's threading sees it (Message-ID, date, sender,
+subject, messages in the thread) and nothing the rules say about it: labels for a new list are
+written from that list, blind, before any decision is looked at.
 
 NAME picks eval/labels/NAME.tsv (Message-ID, verdict "question" or "not", why). The archives stay
 outside the project: the README says where each can be had. Roots with no label are replies whose
@@ -115,13 +120,31 @@ def rows(name: str, view: str, s: Score) -> Iterator[str]:
            f"{s.precision()} | {recall} | {len(s.junk_posted)} | {len(s.unreadable)} |")
 
 
+def list_roots(path: str, config: Config, out: object) -> None:
+    """Every thread root, tab-separated, with no decision, evidence or text summary."""
+    write = out.write  # type: ignore[attr-defined]
+    write("# message_id\tdate\tsender\tsubject\tmessages\n")
+    with read_archive(path, config) as archive:
+        for thread in archive.threads() if archive is not None else ():
+            root = thread.root
+            write(f"{root.message_id}\t{root.date:%Y-%m-%d %H:%M}\t{root.author.address}\t"
+                  f"{root.subject}\t{len(thread.messages)}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--archive", action="append", required=True, metavar="NAME=PATH",
+    parser.add_argument("--archive", action="append", default=[], metavar="NAME=PATH",
                         help="a labelled list (eval/labels/NAME.tsv) and its mbox")
+    parser.add_argument("--list-roots", metavar="PATH",
+                        help="print the thread roots of an mbox, no decisions (for blind labels)")
     parser.add_argument("--unanswered-after", default="48h")
     parser.add_argument("--errors", action="store_true", help="list wrong posts and missed ones")
     args = parser.parse_args(argv)
+    if args.list_roots:
+        list_roots(args.list_roots, Config(), sys.stdout)
+        return 0
+    if not args.archive:
+        parser.error("give --archive NAME=PATH (or --list-roots PATH)")
     # Every list gets a link (a public-inbox style pattern) so that texts are composed and judged.
     config = replace(Config(), links=LinkSettings(strategy="template", url_template=LINK))
     config = replace(config, matcher=replace(
