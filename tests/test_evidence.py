@@ -190,6 +190,101 @@ def test_can_we_talk_bait_is_skipped_although_it_asks() -> None:
     assert outcome(mail("Hello dear", body)) == "skip"
 
 
+# --- evidence against: the project's own voice (proposals, plans, reviews) ---------------------
+
+
+@pytest.mark.parametrize("body", [
+    "The XML exporter has had no maintainer since 2019. I propose we remove it in 3.0. "
+    "Any objections?",
+    "I pushed the fix for the date parser to the review queue.\n\nWho wants to second this?",
+    "Supporting two config formats costs us every release. Thoughts?",
+    "Before I merge this I thought I'd ask for input. If I don't hear anything by Friday I'll go "
+    "ahead.",
+    "Le format XML n'est plus maintenu depuis 2019. Des objections ?",
+])
+def test_asking_the_list_to_agree_object_or_second(body: str) -> None:
+    assert "ASKS_CONSENT" in fired(mail("Dropping the XML exporter", body))
+
+
+def test_a_proposal_that_asks_for_consent_is_not_posted() -> None:
+    root = mail("Time to drop the XML exporter?", "Keeping the old exporter slows every release. "
+                "IMO it is time to let it go. Any objections? Thoughts?")
+    assert {"ASKS_CONSENT", "DECIDES_FOR_PROJECT"} <= fired(root)
+    assert outcome(root) == "skip"
+
+
+def test_a_decision_question_is_weak_a_teams_question_is_posted_or_held() -> None:
+    bare = mail("Subscriber readiness", "Our service binds a subscriber socket at start-up. Shall "
+                "we wait before publishing, or is the socket ready at once?")
+    assert "DECIDES_FOR_PROJECT" in fired(bare) and outcome(bare) == "hold"
+    asking = replace(bare, body="We would like to know if the socket is ready at once. Shall we "
+                     "wait before publishing?")
+    assert "DECIDES_FOR_PROJECT" in fired(asking) and outcome(asking) == "post"
+
+
+@pytest.mark.parametrize("body", [
+    "I am planning to move the build to meson. The changes sit in a branch called meson-v1.\n\n"
+    "I would really appreciate other eyes on it. Anyone interested?",
+    "By popular demand, we've added the ability to archive polls. You can now find them under "
+    "Settings.\n\nHave an idea for how to improve the service? Let us know!",
+])
+def test_news_of_the_senders_own_work_is_a_notice(body: str) -> None:
+    root = mail("Polls and builds", body)
+    assert {"OWN_WORK", "OWN_WORK_MANY"} <= fired(root)
+    assert outcome(root) == "skip"
+
+
+def test_a_phrase_wrapped_across_lines_is_still_read() -> None:
+    body = "The queue limit of 2 ticks is too short on fast machines, so we\nshould replace it."
+    assert "OWN_WORK" in fired(mail("Queue limit", body))
+
+
+def test_a_review_of_someones_patch_is_for_its_author() -> None:
+    root = mail("parser: warn on old compilers", "Hi,\n\nThanks for your patches. What about "
+                "doing the same for the other compiler?")
+    assert "REVIEWS_A_PATCH" in fired(root) and outcome(root) == "skip"
+
+
+def test_greeting_the_maintainers_by_name_is_not_evidence_against() -> None:
+    """Askers greet maintainers by name as often as reviewers do (measured): no rule reads it."""
+    root = mail("Socket cleanup", "Hi Tung, Xin,\n\nHow do I close a socket whose process was "
+                "killed?")
+    assert outcome(root) == "post"
+
+
+def test_a_conditional_cannot_is_not_the_askers_problem() -> None:
+    assert "OWN_PROBLEM" not in fired(mail("Init order", "If I can't get this right I will "
+                                           "remove the service."))
+    assert "OWN_PROBLEM" in fired(mail("Init order", "I can't start the service after boot."))
+
+
+def test_hi_guys_greets_the_list() -> None:
+    assert "GREETS_THE_LIST" in fired(mail("Builds", "Hi guys,\n\nanything we can do?"))
+
+
+def test_titles_in_a_reference_list_are_not_the_senders_question() -> None:
+    body = ("I set up the shared drive and it works.\n\n[1] How to configure a static address?\n"
+            "[2] How do you make a target?\nLink: https://howto.example.org/targets")
+    got = fired(mail("Shared drive working", body))
+    assert not {"QUESTION_SENTENCE", "REQUEST_PHRASE"} & got
+
+
+@pytest.mark.parametrize(("subject", "rule"), [
+    ("[VOTE] Release catalogue 2.1.0", "SUBJECT_PROPOSAL"),
+    ("[DISCUSS] Moving the docs to the wiki", "SUBJECT_PROPOSAL"),
+    ("RFC: make the XML exporter optional?", "SUBJECT_PROPOSAL"),
+    ("[devs] Proposal: a code of conduct", "SUBJECT_PROPOSAL"),
+    ("next: build failure after merge of the sound tree", "SUBJECT_BUILD_REPORT"),
+])
+def test_proposal_vote_and_build_report_subjects_are_decisive(subject: str, rule: str) -> None:
+    judgement, _ = judge(mail(subject, "Should we do this? How do I vote?"), SETTINGS)
+    assert judgement.fired == (rule,) and judgement.outcome == "skip"
+
+
+def test_a_subject_that_only_mentions_a_proposal_is_not_vetoed() -> None:
+    assert outcome(mail("Grant proposal: how do I cite a dataset?", "How do I cite it?")) == "post"
+
+
 # --- evidence from the list's history --------------------------------------------------------
 
 

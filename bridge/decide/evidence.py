@@ -17,6 +17,7 @@ from functools import cache
 
 from bridge.decide import signals as sig
 from bridge.decide.history import Context
+from bridge.decide.project import project_marks
 from bridge.decide.rules import scan_text
 from bridge.model import Flag, Mail
 
@@ -55,6 +56,11 @@ RULES: dict[str, tuple[float, str]] = {
     "SHORT_LINK": (-2.0, "a link through a URL shortener"),
     "SAME_PITCH": (-3.0, "an earlier new thread from this sender with much the same words"),
     "ONE_WAY_SENDER": (-3.0, "started 2+ threads here, never in a conversation: announcer, bot, ad"),
+    "ASKS_CONSENT": (-3.0, "asks the list to agree, object, second or vote: any objections, thoughts?"),
+    "DECIDES_FOR_PROJECT": (-1.5, "a decision question in the project's voice: should we, shall we"),
+    "OWN_WORK": (-2.5, "news of the sender's own work or plan: I am planning, in a branch, we've added"),
+    "OWN_WORK_MANY": (-2.5, "two or more different marks of the sender's own work: a notice"),
+    "REVIEWS_A_PATCH": (-2.0, "reviews someone's patch: your patch, the patch <commit>"),
 }
 
 REQUEST_PHRASES: tuple[str, ...] = (
@@ -87,7 +93,7 @@ OWN_PROBLEMS = (
     r"|facing|encounter\w*|run into|ran into|hit|hitting|keep getting|noticed?)\b"
     r"[^.?!\n]{0,60}\b(?:errors?|problems?|issues?|crash\w*|fail\w*|exceptions?|warnings?"
     r"|trouble|panic|hang\w*|timeouts?)\b",
-    r"\b(?:i|we) (?:can'?t|cannot|could ?n[o']t|am unable|are unable|'m unable|was unable"
+    r"(?<!\bif )\b(?:i|we) (?:can'?t|cannot|could ?n[o']t|am unable|are unable|'m unable|was unable"
     r"|were unable|fail(?:ed)? to)\b",
     r"\b(?:does ?n[o']t|did ?n[o']t|wo ?n[o']t|is ?n[o']t) work(?:ing)? (?:for me|for us|anymore)\b",
     r"\b(?:my|our) (?:[\w-]+ ){0,3}(?:is|are|was|were|keeps?|has|have)(?: not|n't)? (?:not )?"
@@ -104,7 +110,7 @@ THANKS = (
 )
 GREETINGS = (
     r"^\s*(?:hi|hello|hey|dear|greetings|morning|good (?:morning|afternoon))"
-    r",? (?:all|everyone|everybody|folks|colleagues|list|team|friends|experts)\b",
+    r",? (?:all|everyone|everybody|folks|guys|colleagues|list|team|friends|experts)\b",
     r"^\s*(?:hola a todos|bonjour à tous|hallo zusammen|ciao a tutti|ol[aá] a todos)\b",
 )
 COMMERCIAL: dict[str, tuple[str, ...]] = {
@@ -221,6 +227,7 @@ def collect(root: Mail, context: Context, problem: re.Pattern[str]) -> list[str]
         fired.append("MACHINE_BODY")
     fired += [name for flag, name in _FLAG_RULES if flag in root.flags]
     fired += _commercial(f"{root.subject}\n{body}")
+    fired += project_marks(root.subject, prose)
     fired += _history(root, prose, context, fired)
     return fired
 

@@ -77,8 +77,16 @@ NOT_REQUEST_SUBJECT: PatternTable = (
         r"\bfotowoltaika\b", r"\boptymalizacja podatkowa\b", r"\bconvite\b", r"\bsconti\b",
         r"\bpreventivo\b",
     )),
+    # proposals and votes by their conventional subject forms ([VOTE], [DISCUSS], "RFC: ...")
+    ("proposal", (
+        r"\[(?:vote|discuss|discussion|proposal|poll|result)\]",
+        r"^(?:\s*\[[^\]]*\])*\W*(?:rfc|proposal|vote|poll)\s*:",  # after any list tag
+    )),
+    # a tree's build report on a kernel-style list ("linux-next: build warning after merge of ...")
+    ("build report", (r"\bbuild (?:warnings?|failures?|errors?) after (?:the )?merge of\b",)),
     ("announcement", (
         r"\bannounc(?:e|es|ed|ement|ements|ing)\b", r"\[ann\]", r"\bsave[- ]the[- ]date\b",
+        r"^(?!.*[?？])\W*(introducing)\b",
         r"\bis back (?:up|online)\b", r"^\W*reminder\b", r"\breminder:",
         NOQ + r"(invitation|now available)\b", r"\bank[üu]ndigung\b", r"\beinladung\b",
         r"\bannonce\b",

@@ -33,6 +33,7 @@ _MACHINE_LINE = re.compile(
 _SYMBOLS = re.compile(r"[{}\[\];<>=|\\/_$#*&^~`@%]")
 _URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S+|<\S+@\S+>|\b\S+@\S+\.\w+", re.I)
 _QUESTION = re.compile(r"[^\s?؟？¿][^?؟？\n]*?[?؟？]+(?=[\s\"'”’»)\]]|$)|¿[^?\n]{3,}\?")
+_REFERENCE_ITEM = re.compile(r"^\s*\[\d{1,3}\]\s")
 _HEADING_QUESTION = re.compile(r"^\s*(?:how to|what is|why)\b[^.!\n]{0,30}\?\s*$", re.I)
 # fmt: on
 
@@ -48,8 +49,10 @@ def is_machine_line(line: str) -> bool:
 
 
 def own_words(body: str) -> str:
-    """The body's prose lines only: machine lines dropped, URLs and addresses blanked."""
-    lines = [line for line in body.splitlines() if not is_machine_line(line)]
+    """The body's prose lines only: machine lines and reference-list items ("[2] How to...", the
+    titles of pages the sender cites) dropped, URLs and addresses blanked."""
+    lines = [line for line in body.splitlines()
+             if not is_machine_line(line) and not _REFERENCE_ITEM.match(line)]
     return _URL.sub(" ", "\n".join(lines))
 
 
