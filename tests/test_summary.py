@@ -91,6 +91,29 @@ def test_sentences_are_separated_even_without_a_space_after_the_full_stop() -> N
                                           "issues?")
 
 
+def test_the_rest_of_a_sentence_cut_by_a_reference_line_is_not_a_question() -> None:
+    """A wrapped line opening with "[1]." is not prose; the words after it are no sentence."""
+    body = ("We discussed this a year ago, with advice not to run it twice at once\n"
+            "[1]. A later comment [2] says it is fine. Is there an agreement\n"
+            "in the community on whether it is safe? If it is not safe, is there a\n"
+            "bug describing the problems it causes?\n")
+    assert not any(s.startswith("in the community") for s in sentences(body))
+    assert best("Running the tool twice", body) == (
+        "Running the tool twice: If it is not safe, is there a bug describing the problems it "
+        "causes?")
+
+
+def test_my_question_is_that_is_not_kept_before_the_question() -> None:
+    body = "So my question is that can we shorten the failover on a busy server?"
+    assert best("Slow path switch", body) == (
+        "Slow path switch: can we shorten the failover on a busy server?")
+
+
+def test_a_question_after_a_code_line_is_kept() -> None:
+    body = "I run this:\n$ make install\nHow do I get past the linker error?"
+    assert best("Install fails", body) == "Install fails: How do I get past the linker error?"
+
+
 def test_no_question_mark_colon_joint_after_a_subject_that_asks() -> None:
     body = "Our library closes in August. How do you handle the interlibrary loans then?"
     summary = best("Who else skips the summer?", body)

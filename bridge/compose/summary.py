@@ -36,7 +36,7 @@ _GENERIC_QUESTION = re.compile(
 )
 _LEAD_WORD = re.compile(
     r"^(?:(?:so|but|and|however|also|now|then|basically|anyway)\b[,\s]*|"
-    r"my (?:question|problem) is[:\s]+)+",
+    r"my (?:question|problem) is(?: that)?[:\s]+)+",
     re.IGNORECASE,
 )
 # A full stop with no space after it still ends a sentence when a capitalised word follows.
@@ -57,6 +57,7 @@ _VAGUE = re.compile(
     r"(?:no subject)|test|idea|ideas|suggestions?)[\s!?.:]*)+$",
     re.IGNORECASE,
 )
+_CUT = "\x00"  # where a line that is not prose was taken out (controls are stripped before)
 _MARKUP = " *_•·-–—~"  # bullets and bold/italic marks around a sentence
 MAX_QUESTIONS = 2  # the first question, and the one right after it
 _UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0eff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -90,16 +91,27 @@ def is_prose(line: str) -> bool:
 
 
 def sentences(body: str) -> list[str]:
-    """The body's prose sentences: up to the sign-off, without greeting, code, quotes, headings."""
+    """The body's prose sentences: up to the sign-off, without greeting, code, quotes, headings.
+
+    A line that is not prose cuts its paragraph; when the words after the cut go on in lower case
+    ("[1]. On the other hand... Is there an agreement" dropped, "in the community if...?" left),
+    they are the end of a sentence whose start was cut away, and are dropped, not kept as one."""
     lines: list[str] = []
     for line in strip_invisible(body[:MAX_TEXT]).splitlines():
         if _SIGN_OFF.match(line):
             break
-        lines.append(line if is_prose(line) else "")
+        lines.append(line if is_prose(line) else _CUT)
     paragraphs = re.split(r"\n\s*\n", "\n".join(lines))
     text = "\n\n".join(" ".join(p.split()) for p in paragraphs)
     text = _GREETING.sub("", text.strip(), count=1)
-    return [s.strip() for p in text.split("\n\n") for s in _SENTENCE_END.split(p) if s.strip()]
+    found: list[str] = []
+    for paragraph in text.split("\n\n"):
+        for i, piece in enumerate(paragraph.split(_CUT)):
+            parts = [s.strip() for s in _SENTENCE_END.split(piece) if s.strip()]
+            if i > 0 and parts and parts[0][0].islower():
+                parts = parts[1:]  # the rest of a sentence cut above
+            found += parts
+    return found
 
 
 def _asks(sentence: str) -> bool:
