@@ -197,7 +197,7 @@ def test_can_we_talk_bait_is_skipped_although_it_asks() -> None:
     "The XML exporter has had no maintainer since 2019. I propose we remove it in 3.0. "
     "Any objections?",
     "I pushed the fix for the date parser to the review queue.\n\nWho wants to second this?",
-    "Supporting two config formats costs us every release. Thoughts?",
+    "Supporting two config formats costs us every release. Does anyone else think so?",
     "Before I merge this I thought I'd ask for input. If I don't hear anything by Friday I'll go "
     "ahead.",
     "Le format XML n'est plus maintenu depuis 2019. Des objections ?",
@@ -208,16 +208,16 @@ def test_asking_the_list_to_agree_object_or_second(body: str) -> None:
 
 def test_a_proposal_that_asks_for_consent_is_not_posted() -> None:
     root = mail("Time to drop the XML exporter?", "Keeping the old exporter slows every release. "
-                "IMO it is time to let it go. Any objections? Thoughts?")
+                "IMO it is time to let it go. Any objections?")
     assert {"ASKS_CONSENT", "DECIDES_FOR_PROJECT"} <= fired(root)
     assert outcome(root) == "skip"
 
 
 def test_a_decision_question_is_weak_a_teams_question_is_posted_or_held() -> None:
-    bare = mail("Subscriber readiness", "Our service binds a subscriber socket at start-up. Shall "
+    bare = mail("Subscriber readiness", "Our service binds a subscriber socket at start-up. Should "
                 "we wait before publishing, or is the socket ready at once?")
     assert "DECIDES_FOR_PROJECT" in fired(bare) and outcome(bare) == "hold"
-    asking = replace(bare, body="We would like to know if the socket is ready at once. Shall we "
+    asking = replace(bare, body="We would like to know if the socket is ready at once. Should we "
                      "wait before publishing?")
     assert "DECIDES_FOR_PROJECT" in fired(asking) and outcome(asking) == "post"
 

@@ -23,14 +23,16 @@ ASKS_CONSENT: tuple[str, ...] = (
     r"\bwho (?:wants|would like|is willing|can) to second\b", r"\bseconders?\b",
     r"\b(?:please|can (?:someone|anyone)) second\b", r"\bplease (?:cast your )?votes?\b",
     r"\bany(?:one|body) else (?:think|agree)\b", r"\b(?:does|do) (?:everyone|others|people|folks) agree\b",
-    r"(?:^|[.!]\s+)thoughts\s*\?", r"\b(?:i|we) (?:would like to |'d like to )?propose\b",
+    r"\b(?:i|we) (?:would like to |'d like to )?propose\b",
     r"\bmy proposal\b", r"\bi thought i'?d ask for (?:input|feedback|opinions)\b",
     r"\beinw[äa]nde\s*\?", r"\bobjeciones\s*\?", r"\bje propose\b",
     r"\bich schlage vor\b", r"\bpropongo\b", r"\bproponho\b",
 )
-# A decision question in the project's voice: weak alone ("shall we wait?" is a team's need too).
+# A decision question in the project's voice: weak alone ("should we wait?" is a team's need too).
+# Measured and left out: "shall we" fired on a question only; a bare "Thoughts?" moved no list and
+# is an asker's plea too.
 DECIDES_FOR_PROJECT: tuple[str, ...] = (
-    r"\bshould we\b", r"\bshall we\b", r"\bdo we (?:want|need) to\b", r"\A\W*time to\b",  # \A: the subject
+    r"\bshould we\b", r"\bdo we (?:want|need) to\b", r"\A\W*time to\b",  # \A: the subject
     r"\bit(?: is|'s) time to (?:deprecate|drop|remove|retire|let go|stop supporting)\b",
     r"\bsollten wir\b", r"\bdevrions-nous\b", r"\bdeber[ií]amos\b", r"\bdovremmo\b",
 )
