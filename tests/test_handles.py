@@ -15,6 +15,9 @@ from bridge.decide.moderation import content_chars, is_stop
     ("@bridge", ""),
     ("@jane's idea works", "@jane's idea works"),  # a possessive is text, not a mention
     ("Ask @jane about it", "Ask @jane about it"),  # only the leading run
+    ("@bridge.bsky.social Try Koha.", "Try Koha."),  # Bluesky: a domain handle
+    ("@bridge@social.example @ana.bsky.social stop", "stop"),  # Mastodon's user@instance too
+    ("@ana.bsky.social's idea works", "@ana.bsky.social's idea works"),
 ])
 def test_the_leading_mentions_x_adds_are_one_rule(text: str, rest: str) -> None:
     assert strip_leading_mentions(text) == rest

@@ -95,6 +95,14 @@ def test_several_authors_get_a_neutral_from_and_each_reply_is_attributed() -> No
     assert body.index("Try Koha") < body.index("LibraryThing!")
 
 
+def test_a_name_that_only_repeats_the_handle_is_not_shown_twice() -> None:
+    """A Bluesky account without a display name is stored under its handle (seen against the
+    dev-env AppView: "bo3.test (@bo3.test) wrote on Bluesky")."""
+    msg = build([reply("ana.bsky.social", "ana.bsky.social")])
+    assert "\n@ana.bsky.social wrote on X" in msg.get_content()
+    assert msg["From"].addresses[0].display_name == "@ana.bsky.social via Solo Librarians Bridge"
+
+
 def test_two_replies_by_one_author_keep_that_author_in_from() -> None:
     msg = build([reply(), reply(text="And Evergreen.", reply_id="1003")])
     assert msg["From"].addresses[0].display_name.startswith("Jane Doe (@jane)")

@@ -138,9 +138,16 @@ def check_reply(item: ReplyItem) -> str | None:
 # --- headers ---
 
 
+def _name_and_handle(item: ReplyItem) -> tuple[str, str]:
+    """The cleaned name and handle; no name when it only repeats the handle (a Bluesky account
+    without a display name is stored under its handle: "@ana.test", not "ana.test (@ana.test)")."""
+    name, handle = clean_name(item.author_name), clean_username(item.author_username)
+    return ("" if name.lower() in (handle.lower(), f"@{handle.lower()}") else name), handle
+
+
 def author_label(item: ReplyItem) -> str:
     """ "Jane Doe (@jane)", "Jane Doe" or "@jane"."""
-    name, handle = clean_name(item.author_name), clean_username(item.author_username)
+    name, handle = _name_and_handle(item)
     if name and handle:
         return f"{name} (@{handle})"
     return name or f"@{handle}"
@@ -158,7 +165,7 @@ def display_name(replies: list[ReplyItem], settings: RelaySettings) -> str:
     authors = {(clean_username(r.author_username).lower(), clean_name(r.author_name)) for r in replies}
     if len(authors) > 1:
         return f"Replies from {networks_label(replies)}{suffix}"
-    name, handle = clean_name(replies[0].author_name), clean_username(replies[0].author_username)
+    name, handle = _name_and_handle(replies[0])
     tag = f" (@{handle})" if handle and name else (f"@{handle}" if handle else "")
     room = MAX_DISPLAY - len(suffix) - len(tag)
     if len(name) > room:

@@ -1,5 +1,6 @@
-"""X @handles, one rule for all: what a handle is, and the @mentions X puts in front of a reply
-(moderation reads past them, the relay email leaves them out)."""
+"""@handles, one rule for all: what a handle is (X; Mastodon's user@instance; Bluesky's domain
+name), and the @mentions in front of a reply (moderation reads past them, the relay email leaves
+them out)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ HANDLE = r"[A-Za-z0-9_]{1,15}"  # X's rule for a username
 _HANDLE = re.compile(HANDLE)
 _CONFIG_HANDLE = re.compile(rf"@?({HANDLE})")
 _MENTION = re.compile(rf"(?<![\w@])@{HANDLE}")
-_LEADING_MENTIONS = re.compile(rf"^\s*(?:@{HANDLE}(?:\s+|$))+")
+# A leading mention: X's "@jane", Mastodon's "@jane@social.example", Bluesky's "@ana.bsky.social".
+_ANY_HANDLE = r"[A-Za-z0-9_-]{1,63}(?:@[A-Za-z0-9-]{1,63})?(?:\.[A-Za-z0-9-]{1,63}){0,8}"
+_LEADING_MENTIONS = re.compile(rf"^\s*(?:@{_ANY_HANDLE}(?:\s+|$))+")
 
 
 def strip_leading_mentions(text: str) -> str:
