@@ -1,4 +1,5 @@
-"""Shared fixtures: a real, private Dovecot IMAP server (see tests/dovecot.py)."""
+"""Shared fixtures: a real, private Dovecot IMAP server (see tests/dovecot.py); a private
+PostgreSQL (tests/postgres.py) and the Bluesky dev-env network on it (tests/atproto_network.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import structlog
+from atproto_network import DevNetwork, devenv_missing
 from dovecot import DOVECOT, Account, DovecotServer
+from postgres import PostgresServer, find_bindir
 
 from bridge import redact, stopping
 
@@ -65,3 +68,32 @@ def make_dovecot() -> Iterator[Callable[..., DovecotServer]]:
 def private_dovecot(make_dovecot: Callable[..., DovecotServer]) -> DovecotServer:
     """A Dovecot of the test's own, for tests that stop, kill or restart the server."""
     return make_dovecot()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL on 127.0.0.1 for the session (initdb in a temp dir)."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("needs PostgreSQL's initdb and pg_ctl (Debian postgresql; scripts/test installs it)")
+    server = PostgresServer(bindir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def atproto_network(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevNetwork]:
+    """PLC, PDS and the AppView of @atproto/dev-env on loopback for the session. Without
+    PostgreSQL on this machine, PLC and PDS only (`appview` is None; tests that need it skip)."""
+    missing = devenv_missing()
+    if missing:
+        pytest.skip(missing)
+    postgres = request.getfixturevalue("postgres_server") if find_bindir() is not None else None
+    network = DevNetwork.start(tmp_path_factory.mktemp("devenv"), postgres.url if postgres else None)
+    try:
+        yield network
+    finally:
+        network.close()
