@@ -85,3 +85,23 @@ def test_a_command_secret_is_masked_once_it_has_been_run(tmp_path: Path) -> None
         token = SecretRef("command", (str(script),)).resolve()
         structlog.get_logger().warning("x_call_failed", error=f"401: Bearer {token} refused")
     assert CANARY not in out.getvalue() and out.getvalue().count(REDACTED) == 2
+
+
+def test_settings_made_before_structlog_loads_apply_when_a_module_first_imports_it() -> None:
+    """configure_logging does not load structlog (status never needs it); the first module that
+    imports it finds it configured: level, JSON, secrets masked."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bridge.service.log import REDACTOR, configure_logging; "
+            "configure_logging('warning', json=True); configure_logging('info', json=True); "
+            f"REDACTOR.add([{CANARY!r}]); "
+            "assert 'structlog' not in sys.modules; "
+            "import structlog; log = structlog.get_logger(); "
+            f"log.debug('hidden'); log.info('shown', token={CANARY!r}); "
+            "from bridge.stages import publish")  # a module that logs: imports it again, no effect
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
+    [line] = done.stderr.splitlines()
+    assert json.loads(line) | {"timestamp": ""} == {"event": "shown", "level": "info",
+                                                    "token": REDACTED, "timestamp": ""}

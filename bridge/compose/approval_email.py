@@ -14,12 +14,14 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from bridge.compose.post import ComposeSettings, clean_subject, make_template_env
 from bridge.compose.relay_email import clean_line, clean_name, clean_text
 from bridge.decide.approval import POST, plus_address, strip_tags, subject_tag
+
+if TYPE_CHECKING:  # jinja2 loads where an environment is built (make_template_env)
+    import jinja2
 
 BODY_TEMPLATE = "approval.txt.j2"
 SUBJECT_TEMPLATE = "approval_subject.txt.j2"

@@ -8,12 +8,14 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from bridge.compose.scrub import HANDLE
 from bridge.compose.summary import clean_subject, summarise
 from bridge.model import Mail
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["ComposeSettings", "Draft", "clean_subject", "compose_post", "make_template_env",
            "weighted_length"]
@@ -48,6 +50,8 @@ class Draft:
 
 def make_template_env(settings: ComposeSettings) -> jinja2.Environment:
     """Jinja for plain text (no autoescape): the admin's directory, or the packaged templates."""
+    import jinja2  # here, not at import: commands that write no text (status) never load it
+
     loader: jinja2.BaseLoader
     if settings.template_dir:
         loader = jinja2.FileSystemLoader(settings.template_dir)

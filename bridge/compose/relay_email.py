@@ -18,14 +18,16 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from bridge.compose.post import ComposeSettings, clean_subject, make_template_env
 from bridge.decide.handles import clean_username, strip_leading_mentions
 from bridge.mail.clean import starts_as_reply
 from bridge.mail.echo import TOKEN_HEADER, make_token
 from bridge.model import Mail, Secret
+
+if TYPE_CHECKING:  # jinja2 loads where an environment is built (make_template_env)
+    import jinja2
 
 TEMPLATE_NAME = "relay.txt.j2"
 MAX_NAME = 64  # characters of an X display name we show

@@ -64,18 +64,25 @@ _HASHTAG = re.compile(r"(?<![\w&])[#＃][\w\u200c\u200d]{0,100}?[^\W\d_][\w\u200
 _CASHTAG = re.compile(r"(?<![\w$])[$＄][A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?(?!\w)")
 
 
+# Every link twitter-text finds has a domain: a dot between a non-space and a letter (the TLD's
+# first). Text without one holds no link, and twitter-text (~0.3 s to load) is not needed for it
+# (pinned against extract_urls in tests/test_scrub.py).
+MAY_HOLD_LINK = re.compile(r"\S\.[^\W\d_]")
+
+
 def scrub(text: str) -> str:
     """Remove email addresses, URLs, @handles, phone numbers (GAP each), hashtags and cashtags."""
-    from twitter_text import extract_urls  # imported when first needed: it costs ~0.3 s to load
-
     text = strip_invisible(text[:MAX_TEXT])
     text = _HASHTAG.sub(" ", text)
     text = _CASHTAG.sub(" ", text)
     for pattern in (_EMAIL, _OBFUSCATED_EMAIL, _URL, HANDLE, _VANITY):
         text = pattern.sub(f" {GAP} ", text)
     text = tidy(_PHONE.sub(_drop_phone, text))  # tidied first: "a .example.org" is a link then
-    for url in sorted(set(extract_urls(text)), key=len, reverse=True):
-        text = text.replace(url, f" {GAP} ")  # what X itself would turn into a link: "example.org"
+    if MAY_HOLD_LINK.search(text):
+        from twitter_text import extract_urls  # imported when first needed: ~0.3 s to load
+
+        for url in sorted(set(extract_urls(text)), key=len, reverse=True):
+            text = text.replace(url, f" {GAP} ")  # what X would turn into a link: "example.org"
     return tidy(text)
 
 

@@ -20,7 +20,6 @@ from email.policy import compat32
 
 from bridge.decide.evidence import RULES
 from bridge.mail.headers import clean_message_id, decode_value, parse_address
-from bridge.mail.parse import extract_body
 from bridge.mail.quotes import drop_quotes
 from bridge.model import Mail
 
@@ -160,6 +159,8 @@ def auth_failure(results: Iterable[str]) -> str:
 
 def read_answer(raw: bytes) -> Answer:
     """An email that carries an approval token, read as an answer."""
+    from bridge.mail.parse import extract_body  # the MIME body reader loads only for answers
+
     msg = _PARSER.parsebytes(raw)
     message_id = clean_message_id(decode_value(msg.get("Message-ID"))) or ""
     froms = msg.get_all("From") or []
