@@ -4,8 +4,10 @@ start without loading any network library."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +30,34 @@ def test_importing_the_cli_loads_no_network_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           check=True)
     assert json.loads(done.stdout) == []
+
+
+HEAVY = ("jinja2", "structlog", "twitter_text", "mailparser", "email.mime")  # what status needs not
+
+
+def test_status_and_threads_load_no_network_library_template_engine_or_logger(
+        tmp_path: Path) -> None:
+    """On a database with threads due now and soon (the example, its dates moved to last week),
+    `status` decides them without loading what drafting, logging or the networks need."""
+    spec = importlib.util.spec_from_file_location("startup_bench", ROOT / "bench" / "startup_bench.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    mbox, db = tmp_path / "recent.mbox", str(tmp_path / "b.sqlite3")
+    mbox.write_bytes(bench.recent_example())
+    assert cli("ingest", "--mbox", str(mbox), "--db", db, "--no-progress").returncode == 0
+    for command in ("status", "threads"):
+        code = ("import json, sys; from bridge.cli.main import main; "
+                f"code = main([{command!r}, '--db', {db!r}]); "
+                f"print(json.dumps(sorted(m for m in {list(NETWORK + HEAVY)!r} if m in sys.modules)),"
+                " file=sys.stderr); sys.exit(code)")
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stderr.splitlines()[-1]) == [], command
+        if command == "status":
+            due = re.search(r"threads due now: (\d+), due soon: (\d+)", done.stdout)
+            assert due and int(due.group(1)) + int(due.group(2)) >= 3, done.stdout  # work was done
 
 
 def test_json_outputs_are_pure_json_and_logs_go_to_stderr(tmp_path: Path) -> None:

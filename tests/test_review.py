@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bridge.adapters.archive import read_mbox
 from bridge.cli.main import main
-from bridge.cli.review import preview_plans
+from bridge.cli.review import due_counts, preview_plans
+from bridge.compose.links import LinkSettings
 from bridge.config.settings import Config
 from bridge.stages.ingest import IngestPolicy, ingest_archive
 from bridge.store.db import Store
@@ -82,6 +83,65 @@ def test_preview_shows_due_and_waiting_threads_with_their_text(tmp_path: Path) -
                            "VALUES (?, 'confirmed', 't', 'l', 0)", (root,))
     again = preview_plans(ms, Config(), END)
     assert root not in {p.thread.root.message_id for p in again if p.due}
+    store.close()
+
+
+VAGUE_MBOX = """\
+From kim@library.example.org Tue Nov 24 08:00:00 2026
+From: Kim <kim@library.example.org>
+To: sla-dsol@googlegroups.com
+Subject: Help
+Date: Tue, 24 Nov 2026 08:00:00 +0000
+Message-ID: <vague@library.example.org>
+List-Id: <sla-dsol.googlegroups.com>
+
+Our catalogue stopped working this morning and nobody here knows what to do.
+
+From lee@library.example.org Tue Nov 24 09:00:00 2026
+From: Lee <lee@library.example.org>
+To: sla-dsol@googlegroups.com
+Subject: Cataloguing rules for zines
+Date: Tue, 24 Nov 2026 09:00:00 +0000
+Message-ID: <zines@library.example.org>
+List-Id: <sla-dsol.googlegroups.com>
+
+Has anyone catalogued zines with the rules at example.org or a local scheme?
+"""
+
+
+def test_status_counts_what_the_planner_drafts_without_composing(tmp_path: Path) -> None:
+    """`status` counts due threads without writing posts (`count_due`): at every moment of the
+    example's life, and with links refused, its counts are those of the plans."""
+    store = Store.open(tmp_path / "b.sqlite3")
+    ms = MailStore(store)
+    extra = tmp_path / "extra.mbox"
+    extra.write_text(VAGUE_MBOX)
+    for mbox in (EXAMPLE, extra):
+        ingest_archive(ms, read_mbox(mbox), IngestPolicy(body_since=None))
+    seen: set[str] = set()
+    for config in (Config(), Config(links=LinkSettings(archive_private=True))):
+        now = datetime(2026, 11, 2, tzinfo=UTC)
+        while now < END + timedelta(days=8):
+            plans = preview_plans(ms, config, now)
+            due, soon = sum(p.due for p in plans), sum(p.waiting for p in plans)
+            assert due_counts(ms, config, now) == (due, soon), now
+            seen |= {"due"} if due else set()
+            seen |= {"soon"} if soon else set()
+            seen |= {"held for its text"} if any(
+                p.held and p.draft and p.draft.needs_review for p in plans) else set()
+            now += timedelta(hours=17)  # a different hour of the day each time
+    assert seen == {"due", "soon", "held for its text"}
+    # a root already posted is counted by neither
+    later = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    before = due_counts(ms, Config(), later)
+    zines = next(p.thread.root.message_id for p in preview_plans(ms, Config(), later)
+                 if p.due and p.thread.root.subject == "Cataloguing rules for zines")
+    with store.transaction():
+        store.conn.execute("INSERT INTO posts(root_id, status, text, link, created_at) "
+                           "VALUES (?, 'confirmed', 't', 'l', 0)", (zines,))
+    plans = preview_plans(ms, Config(), later)
+    after = (sum(p.due for p in plans), sum(p.waiting for p in plans))
+    assert due_counts(ms, Config(), later) == after and after[0] == before[0] - 1
     store.close()
 
 

@@ -142,3 +142,29 @@ def test_tidying_never_joins_words_into_a_new_link() -> None:
 
 def test_brackets_are_dropped_only_around_what_was_taken_out() -> None:
     assert clean("tipc_sk_enqueue() and <x@example.org> (555-123-4567)") == "tipc_sk_enqueue() and"
+
+
+# --- twitter-text is consulted only for text that can hold a link ---
+
+LINKISH = ["a", "x", "n", "co", "com", "org", "xn--p1ai", "рф", "ею", "コム", "é", "1", "_", "-",
+           "#", "@", ".", ". ", "..", "/", "://", "http", "https://", "www", "t.co", ":", " ", "\n",
+           "\u3002", "\uff0e", "(", ")", "?", "K", "\u017f", "\u212a", "\u0301", "ab.c", "1.2"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(LINKISH), max_size=14).map("".join) | st.text(max_size=30))
+def test_text_without_a_dotted_letter_holds_no_link_for_twitter_text(text: str) -> None:
+    """scrub skips twitter-text (~0.3 s to load) for text with no "<non-space>.<letter>": such
+    text never holds a link twitter-text would find."""
+    from twitter_text import extract_urls
+
+    from bridge.compose.scrub import MAY_HOLD_LINK
+
+    if MAY_HOLD_LINK.search(text) is None:
+        assert extract_urls(text) == []
+
+
+@pytest.mark.parametrize("text", ["see example.org today", "LibraryThing.COM?", "t.co/abc",
+                                  "https://example.org/x", "a.рф b", "ok.xn--p1ai"])
+def test_dotted_text_still_reaches_twitter_text(text: str) -> None:
+    assert GAP in scrub(text)

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bridge.cli.review import preview_plans
+from bridge.cli.review import due_counts
 from bridge.compose.links import describe_link_source
 from bridge.config.sections import ImapConfig
 from bridge.config.settings import Config
@@ -163,14 +163,14 @@ def _when(value: datetime | None) -> str | None:
 def collect_status(store: Store, config: Config, now: datetime, problems: int = 0) -> dict[str, Any]:
     """Everything `status` reports, as plain data (the same for text and --json); with
     `problems`, that many of the most recent problems with their reasons, newest first."""
-    plans = preview_plans(MailStore(store, config.ingest.subject_window), config, now)
+    due_now, due_soon = due_counts(MailStore(store, config.ingest.subject_window), config, now)
     posting = postrows.posting_state(store)
     return {
         "messages": store.count("messages"),
         "threads": store.count("threads"),
         "problems": store.count("problems"),
-        "threads_due_now": sum(1 for p in plans if p.due),
-        "threads_due_soon": sum(1 for p in plans if p.waiting),
+        "threads_due_now": due_now,
+        "threads_due_soon": due_soon,
         "posts": store.count_by_status("posts"),
         "posts_today": postrows.posts_today(store, now, config.publish.zone),
         "spend_this_month_usd": round(postrows.spend_this_month(store, now, config.publish), 3),

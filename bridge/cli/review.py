@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from bridge.decide.history import WINDOW as HISTORY_WINDOW
 from bridge.decide.history import History
-from bridge.decide.planner import Drafter, Plan, due_at_of, plan_threads
+from bridge.decide.planner import Drafter, Plan, count_due, due_at_of, plan_threads
 from bridge.model import Mail, RawMail, ThreadView
 from bridge.store.mail import MailStore
 from bridge.store.posts import posted_roots
@@ -33,6 +33,15 @@ def preview_plans(mailstore: MailStore, config: Config, now: datetime) -> list[P
     history = History(mailstore.threads(active_since=now - HISTORY_WINDOW))
     return plan_threads(threads, now, config.matcher, drafter, posted_roots(mailstore.store),
                         history)
+
+
+def due_counts(mailstore: MailStore, config: Config, now: datetime) -> tuple[int, int]:
+    """`preview_plans`' threads due now and due soon, counted without writing the posts
+    (`count_due`): `status` reports them without loading the template engine or twitter-text."""
+    threads = mailstore.threads(active_since=now - config.matcher.max_age)
+    history = History(mailstore.threads(active_since=now - HISTORY_WINDOW))
+    return count_due(threads, now, config.matcher, config.links, mailstore.author_names(),
+                     posted_roots(mailstore.store), history)
 
 
 MAX_BODY_ROUNDS = 8  # reads of the archive for bodies; each names the next reply of a thread

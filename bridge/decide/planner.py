@@ -9,16 +9,19 @@ from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from bridge.compose.links import LinkSettings, thread_link
 from bridge.compose.post import ComposeSettings, Draft, compose_post, make_template_env
+from bridge.compose.summary import summarise
 from bridge.decide.history import History
 from bridge.decide.matcher import Decision, MatcherSettings, Outcome, decide, due_time
 from bridge.durations import format_duration
 from bridge.mail.threading import pick_root
 from bridge.model import Mail, ThreadView
+
+if TYPE_CHECKING:  # jinja2 loads where an environment is built (make_template_env)
+    import jinja2
 
 MAX_REPLAY_STEPS = 16  # each step moves the simulated clock forward; a thread needs two or three
 
@@ -81,8 +84,7 @@ def plan_thread(
     thread: ThreadView, now: datetime, matcher: MatcherSettings, drafter: Drafter,
     posted: AbstractSet[str] = frozenset(), history: History | None = None,
 ) -> Plan:
-    context = (history or History([thread])).context(thread.root)
-    decision = decide(thread, now, matcher, posted, context)
+    decision = _decide(thread, now, matcher, posted, history)
     if not (decision.due or decision.waiting):
         return Plan(thread, decision, None, decision.reason, now)
     draft, why = drafter.draft(thread.root)
@@ -92,6 +94,34 @@ def plan_thread(
         decision = replace(decision, outcome="hold",
                            evidence=(*decision.evidence, f"TEXT_NEEDS_REVIEW ({why})"))
     return Plan(thread, decision, draft, decision.reason if draft else why, now)
+
+
+def _decide(thread: ThreadView, now: datetime, matcher: MatcherSettings,
+            posted: AbstractSet[str], history: History | None) -> Decision:
+    return decide(thread, now, matcher, posted, (history or History([thread])).context(thread.root))
+
+
+def count_due(
+    threads: Iterable[ThreadView], now: datetime, matcher: MatcherSettings, links: LinkSettings,
+    other_names: tuple[str, ...] = (), posted: AbstractSet[str] = frozenset(),
+    history: History | None = None,
+) -> tuple[int, int]:
+    """How many of `plan_threads`' plans are due now and due soon, without writing the posts
+    (no template, no length fitting): the decision, the thread link, and whether the text
+    needs a moderator (its summary, as `compose_post` makes it). The same counts, but for a
+    question whose post cannot be composed at all (a template or hashtags that leave no room
+    for it, which `preview` names): counted here, skipped by the planner."""
+    threads = list(threads)
+    history = history or History(threads)
+    due = soon = 0
+    for thread in threads:
+        decision = _decide(thread, now, matcher, posted, history)
+        if not (decision.due or decision.waiting) or thread_link(thread.root, links)[0] is None:
+            continue
+        soon += decision.waiting
+        due += (decision.due and decision.outcome == "post"
+                and not summarise(thread.root, other_names).needs_review)
+    return due, soon
 
 
 def plan_threads(
