@@ -6,7 +6,7 @@ under the question and naming the replier with a link to the reply."""
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -48,8 +48,11 @@ def test_a_bluesky_reply_from_the_appview_reaches_the_list_once(
         reply = net.reply(ana, str(ours[0]["uri"]), "Koha's numbering pattern with a custom frequency.")
         net.sync()
         wait_for("the reply relayed to the list", lambda: w.handler.delivered, 90)
-        time.sleep(12)  # two more reply polls (min_poll_interval 5s): nothing relayed again
+        seen = len(_bluesky_polls(w))
+        # two more polls (min_poll_interval 5s) read the reply again and store nothing new
+        wait_for("two more polls", lambda: len(_bluesky_polls(w)) >= seen + 2, 60)
         assert stop(proc) == 0
+    assert all(p["duplicates"] == 1 for p in _bluesky_polls(w)[seen:])
     assert len(net.records(bot)) == 1  # posted once
     (delivered,) = w.handler.delivered
     mail = message_from_bytes(delivered[2], policy=policy.default)
@@ -58,3 +61,9 @@ def test_a_bluesky_reply_from_the_appview_reaches_the_list_once(
     assert f"Ana Lima (@{ana.handle}) wrote on Bluesky" in body
     assert f"https://bsky.app/profile/{ana.handle}/post/{reply.uri.rsplit('/', 1)[1]}" in body
     assert mail["In-Reply-To"] == "<e2e-q1@members.example.org>"
+
+
+def _bluesky_polls(w: World) -> list[dict[str, object]]:
+    """The daemon's Bluesky reply polls, from its JSON log lines."""
+    lines = [json.loads(line) for line in w.log().splitlines() if line.startswith("{")]
+    return [e for e in lines if e.get("event") == "replies_polled" and e.get("network") == "bluesky"]
