@@ -217,6 +217,8 @@ def test_replies_and_mentions_from_the_appview_are_relayed_once_naming_the_repli
     stored = dict(bridge.store.conn.execute("SELECT reply_id, status FROM replies").fetchall())
     assert stored == {**{f"bluesky:{r.uri}": "relayed" for r in (direct, mention, nested)},
                       f"bluesky:{unknown.uri}": "held"}  # account age unknown: a moderator decides
+    (reason,) = bridge.store.conn.execute("SELECT reason FROM replies WHERE status = 'held'").fetchone()
+    assert reason == "account age unknown (the network did not say)"
 
 
 def test_a_post_whose_answer_was_lost_is_found_after_a_restart_not_posted_again(world: World) -> None:

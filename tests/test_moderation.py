@@ -111,7 +111,7 @@ def test_a_young_account_is_held_with_its_age_and_the_minimum() -> None:
 
 
 def test_an_account_of_unknown_age_is_held() -> None:
-    assert decide(reply(created=None)) == ("held", "account age unknown (X did not say)")
+    assert decide(reply(created=None)) == ("held", "account age unknown (the network did not say)")
 
 
 def test_the_per_author_daily_cap_holds_the_next_reply() -> None:

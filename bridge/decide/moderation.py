@@ -137,7 +137,7 @@ def rule_min_chars(reply: ReplyCandidate, _c: RecentCounts, s: ModerationSetting
 def rule_account_age(reply: ReplyCandidate, _c: RecentCounts, s: ModerationSettings,
                      now: datetime) -> Verdict | None:
     if reply.author_created_at is None:
-        return Verdict(HELD, "account age unknown (X did not say)")
+        return Verdict(HELD, "account age unknown (the network did not say)")
     age = now - reply.author_created_at
     if age < s.min_account_age:
         return Verdict(HELD, f"account is {format_duration(age)} old "
