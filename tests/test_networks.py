@@ -7,6 +7,7 @@ real HTTP driven through Mastodon.py and the atproto SDK."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -28,6 +29,8 @@ from bridge.decide.caps import PublishSettings
 from bridge.decide.matcher import MatcherSettings
 from bridge.service.networks import NetworkService
 from bridge.service.pipeline import Bridge, Services
+from bridge.stages.network import Network
+from bridge.stages.relay import MailSender
 from bridge.store.db import Store
 from bridge.store.sessions import StoredSession
 
@@ -45,34 +48,46 @@ class World:
     sender: NoSender
 
     def bridge(self, caps: NetworkCaps | None = None,
-               reconcile: timedelta = timedelta(minutes=10)) -> Bridge:
+               reconcile: timedelta = timedelta(minutes=10),
+               sender: MailSender | None = None) -> Bridge:
         caps = caps or NetworkCaps()
-        api = Mastodon(access_token="tok", api_base_url=self.mastodon.base_url,
-                       ratelimit_method="throw", request_timeout=5, version_check_mode="none")
-        api.session.trust_env = False
-        sky = BlueskyAccount(make_client(self.bluesky.base_url, 5),
-                             BlueskyLogin("bridge.test", lambda: "app-pass"),
-                             StoredSession(str(self.db), "bluesky"), language="en")
         base = PublishSettings(min_spacing=timedelta(0), max_per_hour=50, max_per_day=50,
                                reconcile_window=reconcile)
-        networks = [NetworkService(MastodonAccount(api), network_publish(base, caps)),
-                    NetworkService(sky, network_publish(base, caps))]
+        networks = [NetworkService(network, network_publish(base, caps)) for network in
+                    accounts(self.mastodon.base_url, self.bluesky.base_url, self.db)]
         relay = RelaySettings(from_address="bridge@bridge.example.net",
                               list_address="list@lists.example.org",
                               admin_contact="admin@example.net", batch_window=timedelta(0))
         config = Config(matcher=MatcherSettings(unanswered_after=timedelta(minutes=10)),
                         publish=base, relay=relay)
-        services = Services(mailbox=self.mailbox, sender=self.sender, networks=networks)
+        services = Services(mailbox=self.mailbox, sender=sender or self.sender, networks=networks)
         return Bridge(config, Store.open(self.db), services)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def accounts(mastodon_url: str, bluesky_url: str, db: Path) -> list[Network]:
+    """The bridge's accounts on the fakes, as `cli.build` makes them (also run by child processes)."""
+    api = Mastodon(access_token="tok", api_base_url=mastodon_url, ratelimit_method="throw",
+                   request_timeout=5, version_check_mode="none")
+    api.session.trust_env = False
+    sky = BlueskyAccount(make_client(bluesky_url, 5), BlueskyLogin("bridge.test", lambda: "app-pass"),
+                         StoredSession(str(db), "bluesky"), language="en")
+    return [MastodonAccount(api), sky]
+
+
+@contextmanager
+def network_world(tmp_path: Path) -> Iterator[World]:
+    """Both fakes running, the bridge's account on each, a list mailbox and a recording sender."""
     with FakeMastodon() as toots, FakeBluesky() as sky:
         toot_bot = toots.add_account("bridge", "List Bridge", token="tok")
         sky_bot = sky.add_actor("bridge.test", "List Bridge", app_password="app-pass")
         yield World(toots, sky, toot_bot, sky_bot, tmp_path / "b.sqlite3", ListMailbox(),
                     NoSender())
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with network_world(tmp_path) as built:
+        yield built
 
 
 def statuses(world: World) -> list[str]:
@@ -220,25 +235,3 @@ def test_check_and_status_cover_each_network(world: World, tmp_path: Path) -> No
     print_status(collect_status(bridge.store, Config(), NOW), out, as_json=False)
     assert "mastodon: posts 1 confirmed; replies none" in out.getvalue()
     assert "bluesky: posts 1 confirmed; replies none" in out.getvalue()
-
-
-def test_a_crash_before_the_call_is_resent_at_once_where_the_network_refuses_a_second_post(
-        world: World) -> None:
-    """Killed between the pending row and the call: X would wait the reconcile window (2 h)
-    before sending again; Bluesky's record key and Mastodon's Idempotency-Key make the resend
-    safe, so it goes out at the next cycle (seen in the kill -9 test: a question never posted)."""
-    from bridge.store import posts as rows
-    from bridge.store.posts import Candidate
-
-    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
-    bridge = world.bridge(reconcile=timedelta(hours=2))
-    bridge.cycle(NOW - timedelta(minutes=5), skip=frozenset({"publish"}))  # ingest only
-    for network in ("mastodon", "bluesky"):
-        rows.mark_pending(bridge.store, Candidate("p1@example.org", None, "How do I renew? "
-                                                  "https://lists.example.org/x", "https://lists"
-                                                  ".example.org/x", False, network), NOW)
-    bridge.cycle(NOW + timedelta(minutes=1))
-    bridge.cycle(NOW + timedelta(minutes=2))
-    assert len(statuses(world)) == 1 and len(skeets(world)) == 1
-    found = dict(bridge.store.conn.execute("SELECT network, status FROM posts").fetchall())
-    assert found == {"mastodon": "confirmed", "bluesky": "confirmed"}
