@@ -235,3 +235,73 @@ def test_check_and_status_cover_each_network(world: World, tmp_path: Path) -> No
     print_status(collect_status(bridge.store, Config(), NOW), out, as_json=False)
     assert "mastodon: posts 1 confirmed; replies none" in out.getvalue()
     assert "bluesky: posts 1 confirmed; replies none" in out.getvalue()
+
+
+# -- 429: the reset headers schedule the next attempt; nothing sleeps in the cycle ------------
+CREATE = {"mastodon": ("POST /api/v1/statuses",), "bluesky": ("com.atproto.repo.createRecord",
+                                                             "RateLimitExceeded")}
+NOTIFICATIONS = {"mastodon": ("GET /api/v1/notifications",),
+                 "bluesky": ("app.bsky.notification.listNotifications", "RateLimitExceeded")}
+
+
+def rate_limit_next(world: World, network: str, endpoint: tuple[str, ...], reset_in: int) -> None:
+    """The next call to `endpoint` answers 429 with the network's own reset header (Mastodon:
+    X-RateLimit-Reset, an ISO time; Bluesky: ratelimit-reset, epoch seconds)."""
+    if network == "mastodon":
+        world.mastodon.fail_next(endpoint[0], 429, reset_in=reset_in)
+    else:
+        world.bluesky.fail_next(endpoint[0], 429, endpoint[1], reset_in=reset_in)
+
+
+def requests_to(world: World, network: str, endpoint: tuple[str, ...]) -> int:
+    if network == "mastodon":
+        method, path = endpoint[0].split(" ")
+        return len(world.mastodon.calls(method, path))
+    return len(world.bluesky.calls(endpoint[0]))
+
+
+@pytest.mark.parametrize("network", ["mastodon", "bluesky"])
+def test_a_429_on_a_post_schedules_it_at_the_reset_and_sends_nothing_before(
+        world: World, network: str) -> None:
+    from bridge.store import posts as rows
+
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    rate_limit_next(world, network, CREATE[network], reset_in=1800)
+    bridge = world.bridge()
+    report = bridge.cycle(NOW)
+    reset = datetime.now(UTC) + timedelta(seconds=1800)
+    assert requests_to(world, network, CREATE[network]) == 1  # thrown at once, not waited through
+    block = rows.posting_state(bridge.store, network).blocked_until
+    assert block is not None and abs(block - reset.timestamp()) < 60
+    assert report.next_wake is not None and report.next_wake <= NOW + timedelta(minutes=31)
+    queued_at = rows.next_attempts(bridge.store, network)[1]
+    assert queued_at is not None and abs((queued_at - reset).total_seconds()) < 60
+    for minutes in (1, 10, 25):  # before the reset: nothing is sent
+        bridge.cycle(NOW + timedelta(minutes=minutes))
+    assert requests_to(world, network, CREATE[network]) == 1
+    bridge.cycle(NOW + timedelta(minutes=32))
+    assert requests_to(world, network, CREATE[network]) == 2
+    found = dict(bridge.store.conn.execute("SELECT network, status FROM posts").fetchall())
+    assert found == {"mastodon": "confirmed", "bluesky": "confirmed"}
+
+
+@pytest.mark.parametrize("network", ["mastodon", "bluesky"])
+def test_a_429_on_a_reply_poll_schedules_the_next_poll_at_the_reset(
+        world: World, network: str) -> None:
+    from bridge.stages.replies import next_poll_at
+
+    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    bridge = world.bridge()
+    bridge.cycle(NOW)  # posted, and the first poll
+    rate_limit_next(world, network, NOTIFICATIONS[network], reset_in=3600)
+    polls = requests_to(world, network, NOTIFICATIONS[network])
+    bridge.cycle(NOW + timedelta(minutes=20))
+    reset = datetime.now(UTC) + timedelta(seconds=3600)
+    assert requests_to(world, network, NOTIFICATIONS[network]) == polls + 1
+    due, why = next_poll_at(bridge.store.conn, bridge.config.replies, NOW + timedelta(minutes=20),
+                            network)
+    assert abs((due - reset).total_seconds()) < 60 and why.startswith("rate limited by")
+    bridge.cycle(NOW + timedelta(minutes=40))  # past the poll interval, before the reset
+    assert requests_to(world, network, NOTIFICATIONS[network]) == polls + 1
+    bridge.cycle(NOW + timedelta(minutes=62))
+    assert requests_to(world, network, NOTIFICATIONS[network]) == polls + 2
