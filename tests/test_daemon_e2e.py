@@ -78,7 +78,9 @@ def test_question_to_post_to_reply_to_list_and_back(world: World) -> None:
         assert status["last_successful_cycle_at"] is not None
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         scraped = opener.open(world.metrics_url, timeout=5).read().decode()
-        assert "listserv_bridge_posts_published_total 1.0" in scraped
+        assert 'listserv_bridge_posts_published_total{network="x"} 1.0' in scraped
+        assert 'listserv_bridge_replies_relayed_total{network="x"} 1.0' in scraped
+        assert 'listserv_bridge_network_errors_total{network="x"} 0.0' in scraped
         assert "listserv_bridge_relays_sent_total 1.0" in scraped
         assert stop(proc) == 0
         wait_for("STOPPING=1", lambda: "STOPPING=1" in sock.lines, 5)

@@ -47,9 +47,9 @@ def test_counters_and_gauges_are_served_with_the_reported_values(served: Metrics
     served.ingested(5)
     served.ingested(2)
     served.problems(1)
-    served.published()
+    served.published("x")
     served.set_posts_held(3)
-    served.replies_fetched(4)
+    served.replies_fetched("x", 4)
     served.set_replies_held(2)
     served.set_replies_held(1)
     served.relays_sent(2)
@@ -57,9 +57,9 @@ def test_counters_and_gauges_are_served_with_the_reported_values(served: Metrics
     m = scrape(served)
     assert m["listserv_bridge_messages_ingested_total"] == 7
     assert m["listserv_bridge_problems_total"] == 1
-    assert m["listserv_bridge_posts_published_total"] == 1
+    assert m['listserv_bridge_posts_published_total{network="x"}'] == 1
     assert m["listserv_bridge_posts_held"] == 3
-    assert m["listserv_bridge_replies_fetched_total"] == 4
+    assert m['listserv_bridge_replies_fetched_total{network="x"}'] == 4
     assert m["listserv_bridge_replies_held"] == 1  # a gauge: the latest value, not a sum
     assert m["listserv_bridge_relays_sent_total"] == 2
     assert m["listserv_bridge_relay_failures_total"] == 1
@@ -76,6 +76,34 @@ def test_stage_errors_exist_at_zero_and_count_per_stage(served: Metrics) -> None
     assert m['listserv_bridge_stage_errors_total{stage="publish"}'] == 2
     assert m['listserv_bridge_stage_errors_total{stage="relay"}'] == 1
     assert m['listserv_bridge_stage_errors_total{stage="ingest"}'] == 0
+
+
+PER_NETWORK = ("posts_published", "replies_fetched", "replies_relayed", "network_errors",
+               "rate_limit_waits")
+
+
+def test_per_network_series_exist_at_zero_for_each_configured_network_and_count_apart() -> None:
+    networks = ("x", "bluesky", "mastodon")
+    metrics = Metrics.start("127.0.0.1", 0, networks=networks)
+
+    def per_network() -> dict[tuple[str, str], float]:
+        m = scrape(metrics)
+        return {(name, net): m[f'listserv_bridge_{name}_total{{network="{net}"}}']
+                for name in PER_NETWORK for net in networks}
+
+    try:
+        assert set(per_network().values()) == {0}
+        metrics.published("mastodon", 2)
+        metrics.replies_fetched("bluesky", 3)
+        metrics.replies_relayed("bluesky", 1)
+        metrics.network_errors("x")
+        metrics.rate_limited("mastodon")
+        expected = {("posts_published", "mastodon"): 2, ("replies_fetched", "bluesky"): 3,
+                    ("replies_relayed", "bluesky"): 1, ("network_errors", "x"): 1,
+                    ("rate_limit_waits", "mastodon"): 1}
+        assert {k: v for k, v in per_network().items() if v} == expected
+    finally:
+        metrics.stop()
 
 
 def test_last_success_is_the_unix_time_of_the_stage(served: Metrics) -> None:

@@ -305,3 +305,44 @@ def test_a_429_on_a_reply_poll_schedules_the_next_poll_at_the_reset(
     assert requests_to(world, network, NOTIFICATIONS[network]) == polls + 1
     bridge.cycle(NOW + timedelta(minutes=62))
     assert requests_to(world, network, NOTIFICATIONS[network]) == polls + 2
+
+
+def test_the_served_metrics_count_each_network_apart(world: World) -> None:
+    """Posts, replies fetched, replies relayed, errors and 429 waits per network, scraped from
+    /metrics over HTTP; each configured network's series is there (as 0) before anything happens."""
+    from test_metrics import scrape
+
+    from bridge.service.metrics import Metrics
+
+    metrics = Metrics.start("127.0.0.1", 0, networks=("mastodon", "bluesky"))
+    try:
+        bridge = world.bridge()
+        bridge.metrics = metrics
+
+        def count(name: str, network: str) -> float:
+            return scrape(metrics)[f'listserv_bridge_{name}_total{{network="{network}"}}']
+
+        assert count("posts_published", "mastodon") == count("rate_limit_waits", "bluesky") == 0
+        world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+        world.mastodon.fail_next("POST /api/v1/statuses", 503)  # surely not sent: retried
+        world.bluesky.fail_next("com.atproto.repo.createRecord", 429, "RateLimitExceeded",
+                                reset_in=600)
+        bridge.cycle(NOW)
+        assert (count("network_errors", "mastodon"), count("rate_limit_waits", "mastodon")) == (1, 0)
+        assert (count("network_errors", "bluesky"), count("rate_limit_waits", "bluesky")) == (0, 1)
+        assert count("posts_published", "mastodon") == count("posts_published", "bluesky") == 0
+        bridge.cycle(NOW + timedelta(minutes=11))
+        assert count("posts_published", "mastodon") == count("posts_published", "bluesky") == 1
+        jane = world.mastodon.add_account("jane", "Jane Doe", domain="library.example")
+        world.mastodon.reply(jane, world.mastodon.posts_by(world.toot_bot)[0].id,
+                             "@bridge Use the renewal list in the serials module.")
+        ana = world.bluesky.add_actor("ana.bsky.social", "Ana Lima")
+        for text in ("Ask your vendor for a renewal report.", "Or the consortium's serials desk."):
+            world.bluesky.reply(ana, world.bluesky.posts_by(world.sky_bot)[0].uri, text)
+        bridge.cycle(NOW + timedelta(minutes=30))
+        assert (count("replies_fetched", "mastodon"), count("replies_fetched", "bluesky")) == (1, 2)
+        assert (count("replies_relayed", "mastodon"), count("replies_relayed", "bluesky")) == (1, 2)
+        assert count("posts_published", "mastodon") == count("posts_published", "bluesky") == 1
+        assert count("network_errors", "bluesky") == 0
+    finally:
+        metrics.stop()

@@ -18,7 +18,7 @@ from bridge.errors import AuthError, BridgeError, ConfigError
 from bridge.service.lock import StateLock
 from bridge.service.metrics import MetricsSink, start_metrics
 from bridge.service.notify import Notifier, WatchdogKeeper
-from bridge.service.pipeline import STAGES, Bridge, CycleReport, Services
+from bridge.service.pipeline import STAGES, Bridge, CycleReport, Services, network_names
 from bridge.stages.publish import Publisher, Target, resume_posting
 from bridge.stopping import clear as clear_stop_request
 from bridge.stopping import request_stop
@@ -97,7 +97,7 @@ class Daemon:
             try:  # whatever fails from here on, the store and the signal handlers are released
                 keeper.start()  # fed during long work too (a first backfill, SMTP retries)
                 services = self.build(self.config)
-                metrics = start_metrics(self.config.metrics, STAGES)
+                metrics = start_metrics(self.config.metrics, STAGES, network_names(services))
                 bridge = Bridge(self.config, store, services, metrics=metrics,
                                 progress=keeper.progress)
                 self._resume(store, services)

@@ -30,9 +30,12 @@ class MetricsSink(Protocol):
 
     def ingested(self, count: int) -> None: ...
     def problems(self, count: int) -> None: ...
-    def published(self, count: int = 1) -> None: ...
+    def published(self, network: str, count: int = 1) -> None: ...
     def set_posts_held(self, count: int) -> None: ...
-    def replies_fetched(self, count: int) -> None: ...
+    def replies_fetched(self, network: str, count: int) -> None: ...
+    def replies_relayed(self, network: str, count: int) -> None: ...
+    def network_errors(self, network: str, count: int = 1) -> None: ...
+    def rate_limited(self, network: str, count: int = 1) -> None: ...
     def set_replies_held(self, count: int) -> None: ...
     def relays_sent(self, count: int = 1) -> None: ...
     def relay_failed(self, count: int = 1) -> None: ...
@@ -51,13 +54,22 @@ class NullMetrics:
     def problems(self, count: int) -> None:
         pass
 
-    def published(self, count: int = 1) -> None:
+    def published(self, network: str, count: int = 1) -> None:
         pass
 
     def set_posts_held(self, count: int) -> None:
         pass
 
-    def replies_fetched(self, count: int) -> None:
+    def replies_fetched(self, network: str, count: int) -> None:
+        pass
+
+    def replies_relayed(self, network: str, count: int) -> None:
+        pass
+
+    def network_errors(self, network: str, count: int = 1) -> None:
+        pass
+
+    def rate_limited(self, network: str, count: int = 1) -> None:
         pass
 
     def set_replies_held(self, count: int) -> None:
@@ -93,7 +105,7 @@ def _client() -> Any:
 class Metrics:
     """Prometheus metrics in a registry of their own, served over HTTP once start() is called."""
 
-    def __init__(self, stages: Sequence[str] = ()) -> None:
+    def __init__(self, stages: Sequence[str] = (), networks: Sequence[str] = ()) -> None:
         pc = _client()
         self.registry = reg = pc.CollectorRegistry()
         pc.ProcessCollector(registry=reg)  # memory, CPU, open files, start time
@@ -106,9 +118,17 @@ class Metrics:
 
         self._ingested = counter("messages_ingested", "List messages stored.")
         self._problems = counter("problems", "Messages recorded as problems (unparsable, oversized).")
-        self._published = counter("posts_published", "Posts confirmed on X.")
+        self._published = counter("posts_published", "Posts confirmed on each network (sent, or "
+                                  "found there after a doubt).", ["network"])
         self._posts_held = gauge("posts_held", "Posts held for the admin (`release`).")
-        self._fetched = counter("replies_fetched", "Replies read from X and stored.")
+        self._fetched = counter("replies_fetched", "Replies read from each network and stored.",
+                                ["network"])
+        self._relayed = counter("replies_relayed", "Replies from each network carried to the list "
+                                "by relay emails the SMTP server accepted.", ["network"])
+        self._network_errors = counter("network_errors", "Calls to each network that failed or "
+                                       "were refused (429s not included).", ["network"])
+        self._rate_limited = counter("rate_limit_waits", "429s from each network: its reset "
+                                     "header scheduled the next attempt.", ["network"])
         self._replies_held = gauge("replies_held", "Replies held for moderation (`moderate`).")
         self._relays = counter("relays_sent", "Relay emails accepted by the SMTP server.")
         self._relay_failures = counter("relay_failures", "Relay emails that failed to send.")
@@ -119,16 +139,22 @@ class Metrics:
         self._stage_errors = counter("stage_errors", "Failed runs of each stage.", ["stage"])
         for stage in stages:  # present (as 0) before the first error, so rate() works at once
             self._stage_errors.labels(stage=stage)
+        self._per_network = (self._published, self._fetched, self._relayed, self._network_errors,
+                             self._rate_limited)
+        for network in networks:
+            for series in self._per_network:
+                series.labels(network=network)
         self._server: WSGIServer | None = None
 
     @classmethod
-    def start(cls, host: str, port: int, stages: Sequence[str] = ()) -> Metrics:
+    def start(cls, host: str, port: int, stages: Sequence[str] = (),
+              networks: Sequence[str] = ()) -> Metrics:
         """Metrics served at http://HOST:PORT/metrics; port 0 picks a free port (see .port)."""
         try:
             check_loopback(host)
         except ValueError as exc:
             raise ConfigError([f"metrics.listen: {exc}"]) from None
-        metrics = cls(stages)
+        metrics = cls(stages, networks)
         try:
             server, _thread = _client().start_http_server(port, addr=host, registry=metrics.registry)
         except OSError as exc:
@@ -153,14 +179,23 @@ class Metrics:
     def problems(self, count: int) -> None:
         self._problems.inc(count)
 
-    def published(self, count: int = 1) -> None:
-        self._published.inc(count)
+    def published(self, network: str, count: int = 1) -> None:
+        self._published.labels(network=network).inc(count)
 
     def set_posts_held(self, count: int) -> None:
         self._posts_held.set(count)
 
-    def replies_fetched(self, count: int) -> None:
-        self._fetched.inc(count)
+    def replies_fetched(self, network: str, count: int) -> None:
+        self._fetched.labels(network=network).inc(count)
+
+    def replies_relayed(self, network: str, count: int) -> None:
+        self._relayed.labels(network=network).inc(count)
+
+    def network_errors(self, network: str, count: int = 1) -> None:
+        self._network_errors.labels(network=network).inc(count)
+
+    def rate_limited(self, network: str, count: int = 1) -> None:
+        self._rate_limited.labels(network=network).inc(count)
 
     def set_replies_held(self, count: int) -> None:
         self._replies_held.set(count)
@@ -181,8 +216,10 @@ class Metrics:
         self._stage_errors.labels(stage=stage).inc()
 
 
-def start_metrics(settings: MetricsSettings, stages: Sequence[str] = ()) -> MetricsSink:
-    """What the daemon reports to: a served Metrics when enabled, else NullMetrics."""
+def start_metrics(settings: MetricsSettings, stages: Sequence[str] = (),
+                  networks: Sequence[str] = ()) -> MetricsSink:
+    """What the daemon reports to: a served Metrics when enabled, else NullMetrics; the
+    per-network series of `networks` exist (as 0) from the start."""
     if not settings.enabled:
         return NullMetrics()
-    return Metrics.start(settings.host, settings.port, stages)
+    return Metrics.start(settings.host, settings.port, stages, networks)

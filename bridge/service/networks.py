@@ -19,7 +19,7 @@ from bridge.errors import BridgeError
 from bridge.stages.network import Network
 from bridge.stages.network_replies import poll_network
 from bridge.stages.publish import PublishReport, Target, publish_due, reconcile_pending
-from bridge.stages.replies import next_poll_at, posts_in_window
+from bridge.stages.replies import PollReport, next_poll_at, posts_in_window
 from bridge.store import posts as postrows
 from bridge.store.db import Store
 
@@ -53,31 +53,31 @@ def publish_networks(store: Store, services: Sequence[NetworkService], plans: Se
                      compose: ComposeSettings, drafter: Drafter, now: datetime, *,
                      hold_all: bool) -> list[PublishReport]:
     """Reconcile, then post the due plans on every network; a failing network is logged and
-    skipped (its rows keep their state for the next cycle)."""
+    skipped (its rows keep their state for the next cycle; its report counts the error)."""
     reports = []
     for service in services:
         target = service.target(compose, drafter)
         try:
-            reconcile_pending(store, target, service.publish, now)
+            done = reconcile_pending(store, target, service.publish, now)
             reports.append(publish_due(store, plans, target, service.publish, now,
-                                       hold_all=hold_all))
+                                       hold_all=hold_all).add_reconcile(done))
         except BridgeError as exc:
             log.error("network_publish_failed", network=service.name, error=str(exc))
+            reports.append(PublishReport(network=service.name, errors=1))
     return reports
 
 
 def poll_networks(store: Store, services: Sequence[NetworkService], settings: ReplySettings,
-                  moderation: ModerationSettings, now: datetime) -> int:
-    """Poll every network that is due; the number of new replies stored."""
-    stored = 0
+                  moderation: ModerationSettings, now: datetime) -> dict[str, PollReport]:
+    """Poll every network that is due; each network's report (a raised failure: "failed")."""
+    reports = {}
     for service in services:
         try:
-            report = poll_network(store, service.network, settings, moderation, now)
+            reports[service.name] = poll_network(store, service.network, settings, moderation, now)
         except BridgeError as exc:
             log.error("network_replies_failed", network=service.name, error=str(exc))
-            continue
-        stored += sum(report.stored.values())
-    return stored
+            reports[service.name] = PollReport(True, f"failed: {exc}", outcome="failed")
+    return reports
 
 
 def network_times(store: Store, services: Sequence[NetworkService], settings: ReplySettings,

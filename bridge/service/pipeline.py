@@ -30,9 +30,15 @@ from bridge.service.networks import (
 from bridge.stages.approval import next_wake as approval_wake
 from bridge.stages.approval import run_approval
 from bridge.stages.ingest import IngestPolicy, IngestReport, MailSource, store_batch
-from bridge.stages.publish import Publisher, publish_due, reconcile_pending
+from bridge.stages.publish import Publisher, PublishReport, publish_due, reconcile_pending
 from bridge.stages.relay import MailSender, relay_approved
-from bridge.stages.replies import ReplySource, next_poll_at, poll_replies, posts_in_window
+from bridge.stages.replies import (
+    PollReport,
+    ReplySource,
+    next_poll_at,
+    poll_replies,
+    posts_in_window,
+)
 from bridge.store import posts as postrows
 from bridge.store import relays, state
 from bridge.store.db import Store
@@ -58,6 +64,23 @@ class Services:
     networks: list[NetworkService] = field(default_factory=list)  # Mastodon, Bluesky
 
 
+def network_names(services: Services) -> tuple[str, ...]:
+    """The configured networks: x (when [x] is), then the others in their configured order."""
+    own = ("x",) if services.publisher is not None else ()
+    return (*own, *(n.name for n in services.networks))
+
+
+@dataclass
+class NetworkCounts:
+    """One network in one cycle, for the metrics."""
+
+    published: int = 0  # posts confirmed (sent, or found on the network after a doubt)
+    replies: int = 0  # new replies stored
+    relayed: int = 0  # replies carried to the list by relays sent
+    errors: int = 0  # calls that failed or were refused (not 429s)
+    rate_limited: int = 0  # 429s: the reset schedules the next attempt
+
+
 @dataclass
 class CycleReport:
     ingested: int = 0
@@ -68,10 +91,26 @@ class CycleReport:
     relay_failures: int = 0  # relay sends that failed (retried later, or given up)
     errors: dict[str, str] = field(default_factory=dict)
     next_wake: datetime | None = None
+    networks: dict[str, NetworkCounts] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def network(self, name: str) -> NetworkCounts:
+        return self.networks.setdefault(name, NetworkCounts())
+
+    def count_publish(self, done: PublishReport) -> None:
+        counts = self.network(done.network)
+        counts.published += len(done.published) + done.reconciled
+        counts.errors += done.errors
+        counts.rate_limited += done.rate_limited
+
+    def count_poll(self, network: str, done: PollReport) -> None:
+        counts = self.network(network)
+        counts.replies += sum(done.stored.values())
+        counts.errors += done.outcome == "failed"
+        counts.rate_limited += done.outcome == "rate_limited"
 
 
 class Bridge:
@@ -159,8 +198,7 @@ class Bridge:
             log.info("mail_ingested", **total.as_dict())
 
     def _network_names(self) -> tuple[str, ...]:
-        own = ("x",) if self.services.publisher is not None else ()
-        return (*own, *(n.name for n in self.services.networks))
+        return network_names(self.services)
 
     def _publish(self, now: datetime, report: CycleReport) -> None:
         publisher, networks = self.services.publisher, self.services.networks
@@ -168,7 +206,8 @@ class Bridge:
             return
         settings = self.config.publish
         if publisher is not None:
-            reconcile_pending(self.store, publisher, settings, now)
+            done = reconcile_pending(self.store, publisher, settings, now)
+            report.count_publish(PublishReport(network="x").add_reconcile(done))
         threads = self._threads_to_plan(now)
         _, queued_at = postrows.next_attempts(self.store)
         if threads is None and (queued_at is None or queued_at > now) and not queued_now(
@@ -185,6 +224,8 @@ class Bridge:
         results += publish_networks(self.store, networks, plans, self.config.compose,
                                     self.drafter, now, hold_all=self.config.approval.hold_all)
         report.published = sum(len(r.published) + len(r.dry_run) for r in results)
+        for result in results:
+            report.count_publish(result)
         next_at = min((r.next_attempt_at for r in results if r.next_attempt_at), default=None)
         self._keep_waiting(plans, next_at or now)
         self._touched = set()
@@ -220,15 +261,22 @@ class Bridge:
         return [v for v in views if v is not None]
 
     def _replies(self, now: datetime, report: CycleReport) -> None:
-        report.replies = poll_networks(self.store, self.services.networks, self.config.replies,
-                                       self.config.moderation, now)
+        for name, done in poll_networks(self.store, self.services.networks, self.config.replies,
+                                        self.config.moderation, now).items():
+            report.count_poll(name, done)
+            report.replies += sum(done.stored.values())
         source, publisher = self.services.reply_source, self.services.publisher
         if source is None or publisher is None:
             return
         if self._me_id is None:
             self._me_id = self._account_id()
-        poll = poll_replies(self.store, source, self._me_id, self.config.replies,
-                            self.config.moderation, now)
+        try:
+            poll = poll_replies(self.store, source, self._me_id, self.config.replies,
+                                self.config.moderation, now)
+        except BridgeError:
+            report.network("x").errors += 1
+            raise
+        report.count_poll("x", poll)
         report.replies += sum(poll.stored.values())
 
     def _account_id(self) -> str:
@@ -255,6 +303,8 @@ class Bridge:
         result = relay_approved(self.store, self.services.sender, self.config.relay, now,
                                 key=echo.key if echo is not None else None)
         report.relayed, report.relay_failures = result.sent, result.deferred + len(result.failed)
+        for network, count in result.relayed.items():
+            report.network(network).relayed += count
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _next_wake(self, now: datetime) -> datetime:
@@ -290,8 +340,12 @@ class Bridge:
         sink = self.metrics
         sink.observe_cycle(seconds)
         sink.ingested(report.ingested)
-        sink.published(report.published)
-        sink.replies_fetched(report.replies)
+        for network, counts in report.networks.items():
+            sink.published(network, counts.published)
+            sink.replies_fetched(network, counts.replies)
+            sink.replies_relayed(network, counts.relayed)
+            sink.network_errors(network, counts.errors)
+            sink.rate_limited(network, counts.rate_limited)
         sink.relays_sent(report.relayed)
         sink.problems(report.problems)
         sink.relay_failed(report.relay_failures)

@@ -128,6 +128,17 @@ class PublishReport:
     next_attempt_at: datetime | None = None
     blocked: str = ""
     suspended: str = ""
+    network: str = ""
+    errors: int = 0  # calls the network failed or refused (not 429s)
+    rate_limited: int = 0  # 429s: the network's reset scheduled the next attempt
+    reconciled: int = 0  # pending posts found on the network before this round
+
+    def add_reconcile(self, done: ReconcileReport) -> PublishReport:
+        """Fold in the reconciliation that ran before this round (for the metrics)."""
+        self.reconciled += len(done.confirmed)
+        self.errors += done.errors
+        self.rate_limited += done.rate_limited
+        return self
 
 
 @dataclass
@@ -136,6 +147,8 @@ class ReconcileReport:
     requeued: list[str] = field(default_factory=list)  # not on X after the window: send again
     waiting: list[str] = field(default_factory=list)  # not found yet, or X could not be asked
     suspended: str = ""
+    errors: int = 0  # lookups the network failed (not 429s)
+    rate_limited: int = 0
 
 
 def publish_due(
@@ -146,7 +159,7 @@ def publish_due(
     or (`hold_all`: [moderation] approval = "all") every new one, for a moderator."""
     _require_autocommit(store)
     target = as_target(publisher)
-    report = PublishReport()
+    report = PublishReport(network=target.name)
     if _gate_closed(store, target.name, now, report):
         return report
     new = _new_candidates(store, plans, target, settings, now, report)
@@ -335,6 +348,7 @@ def _send(
     try:
         post_id = target.poster.publish(_outgoing(candidate, now))
     except RateLimited as exc:
+        report.rate_limited += 1
         until = _rate_limit_until(exc, now)
         why = f"rate limited by {target.shown}"
         rows.requeue(store, root, until, str(exc), net)
@@ -346,16 +360,19 @@ def _send(
     except DuplicatePost as exc:
         return _settle_duplicate(store, target, candidate, str(exc), now, report)
     except AuthError as exc:
+        report.errors += 1
         rows.requeue(store, root, now, str(exc), net)
         report.queued.append(root)
         report.suspended = _suspend(store, net, str(exc), now)
         return False
     except PermanentError as exc:
+        report.errors += 1
         rows.fail(store, root, str(exc), net)
         report.failed.append((root, str(exc)))
         log.error("post_refused", network=net, root=root, error=str(exc))
         return True
     except TransientError as exc:
+        report.errors += 1
         _after_transient(store, candidate, exc, now, report)
         return False
     rows.confirm(store, root, post_id, now, net)
@@ -414,10 +431,15 @@ def _reconcile_row(
     try:
         found = target.poster.find_post(post, from_epoch(row.created_at) - RECONCILE_SLACK)
     except AuthError as exc:
+        report.errors += 1
         report.suspended = _suspend(store, net, str(exc), now)
         return False
     except (TransientError, PermanentError) as exc:
         reset = exc.reset_at if isinstance(exc, RateLimited) else None
+        if isinstance(exc, RateLimited):
+            report.rate_limited += 1
+        else:
+            report.errors += 1
         later = reset if reset is not None else now + RETRY_DELAY
         rows.defer(store, row.root_id, max(later, now), net)
         report.waiting.append(row.root_id)

@@ -59,6 +59,7 @@ class RelayReport:
     echoed: int = 0  # pending or sent relays the list delivered back
     held: int = 0  # replies set aside with a reason
     failed: list[str] = field(default_factory=list)
+    relayed: dict[str, int] = field(default_factory=dict)  # network -> replies in sent relays
 
 
 def relay_key(store: Store, settings: RelaySettings) -> bytes:
@@ -190,7 +191,8 @@ def send_one(store: Store, sender: MailSender, settings: RelaySettings, message_
         _release(store, message_id, str(exc), now, settings.retry_base)
         raise
     else:
-        relays.mark_sent(store, message_id, now)
+        for network, count in relays.mark_sent(store, message_id, now).items():
+            report.relayed[network] = report.relayed.get(network, 0) + count
         report.sent += 1
         log.info("reply_relayed", message_id=message_id)
 

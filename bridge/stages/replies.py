@@ -58,6 +58,7 @@ class PollReport:
     stored: dict[str, int] = field(default_factory=dict)  # status -> new replies
     duplicates: int = 0
     ignored: int = 0
+    outcome: str = ""  # of a poll that ran: ok, rate_limited, failed
 
 
 # -- when ------------------------------------------------------------------------------------
@@ -212,6 +213,7 @@ def _record_poll(conn: sqlite3.Connection, report: PollReport, failure: BridgeEr
         report.reason = f"rate limited until {retry_at:%Y-%m-%d %H:%M:%S} UTC"
     elif failure is not None:
         outcome, report.reason = "failed", f"failed: {failure}"
+    report.outcome = outcome
     rows.record_poll(conn, now, report.calls, report.reads, outcome, retry_at, str(failure or ""),
                      network)
     report.next_poll_at = next_poll_at(conn, settings, now, network)[0]

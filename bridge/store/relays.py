@@ -111,11 +111,15 @@ def lease(store: Store, message_id: str, until: datetime, now: datetime) -> bool
         return cur.rowcount == 1
 
 
-def mark_sent(store: Store, message_id: str, now: datetime) -> None:
+def mark_sent(store: Store, message_id: str, now: datetime) -> dict[str, int]:
+    """The relay went out; its replies are relayed. How many of them came from each network."""
     with store.transaction() as conn:
         conn.execute("UPDATE relays SET status = 'sent', sent_at = ?, error = '' WHERE message_id = ?",
                      (to_epoch(now), message_id))
         _replies_relayed(conn, message_id)
+        return {str(network): int(count) for network, count in conn.execute(
+            "SELECT network, COUNT(*) FROM replies WHERE relay_id = ? GROUP BY network",
+            (message_id,))}
 
 
 def note_error(store: Store, message_id: str, error: str) -> None:
