@@ -265,21 +265,22 @@ def test_a_429_on_a_post_schedules_it_at_the_reset_and_sends_nothing_before(
         world: World, network: str) -> None:
     from bridge.store import posts as rows
 
-    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    now = datetime.now(UTC).replace(microsecond=0)  # the fakes' resets count from the real clock
+    world.mailbox.delivered.append(question(1, now - timedelta(hours=4)))
     rate_limit_next(world, network, CREATE[network], reset_in=1800)
     bridge = world.bridge()
-    report = bridge.cycle(NOW)
+    report = bridge.cycle(now)
     reset = datetime.now(UTC) + timedelta(seconds=1800)
     assert requests_to(world, network, CREATE[network]) == 1  # thrown at once, not waited through
     block = rows.posting_state(bridge.store, network).blocked_until
     assert block is not None and abs(block - reset.timestamp()) < 60
-    assert report.next_wake is not None and report.next_wake <= NOW + timedelta(minutes=31)
+    assert report.next_wake is not None and report.next_wake <= now + timedelta(minutes=31)
     queued_at = rows.next_attempts(bridge.store, network)[1]
     assert queued_at is not None and abs((queued_at - reset).total_seconds()) < 60
     for minutes in (1, 10, 25):  # before the reset: nothing is sent
-        bridge.cycle(NOW + timedelta(minutes=minutes))
+        bridge.cycle(now + timedelta(minutes=minutes))
     assert requests_to(world, network, CREATE[network]) == 1
-    bridge.cycle(NOW + timedelta(minutes=32))
+    bridge.cycle(now + timedelta(minutes=32))
     assert requests_to(world, network, CREATE[network]) == 2
     found = dict(bridge.store.conn.execute("SELECT network, status FROM posts").fetchall())
     assert found == {"mastodon": "confirmed", "bluesky": "confirmed"}
@@ -290,20 +291,21 @@ def test_a_429_on_a_reply_poll_schedules_the_next_poll_at_the_reset(
         world: World, network: str) -> None:
     from bridge.stages.replies import next_poll_at
 
-    world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+    now = datetime.now(UTC).replace(microsecond=0)  # the fakes' resets count from the real clock
+    world.mailbox.delivered.append(question(1, now - timedelta(hours=4)))
     bridge = world.bridge()
-    bridge.cycle(NOW)  # posted, and the first poll
+    bridge.cycle(now)  # posted, and the first poll
     rate_limit_next(world, network, NOTIFICATIONS[network], reset_in=3600)
     polls = requests_to(world, network, NOTIFICATIONS[network])
-    bridge.cycle(NOW + timedelta(minutes=20))
+    bridge.cycle(now + timedelta(minutes=20))
     reset = datetime.now(UTC) + timedelta(seconds=3600)
     assert requests_to(world, network, NOTIFICATIONS[network]) == polls + 1
-    due, why = next_poll_at(bridge.store.conn, bridge.config.replies, NOW + timedelta(minutes=20),
+    due, why = next_poll_at(bridge.store.conn, bridge.config.replies, now + timedelta(minutes=20),
                             network)
     assert abs((due - reset).total_seconds()) < 60 and why.startswith("rate limited by")
-    bridge.cycle(NOW + timedelta(minutes=40))  # past the poll interval, before the reset
+    bridge.cycle(now + timedelta(minutes=40))  # past the poll interval, before the reset
     assert requests_to(world, network, NOTIFICATIONS[network]) == polls + 1
-    bridge.cycle(NOW + timedelta(minutes=62))
+    bridge.cycle(now + timedelta(minutes=62))
     assert requests_to(world, network, NOTIFICATIONS[network]) == polls + 2
 
 
@@ -314,6 +316,7 @@ def test_the_served_metrics_count_each_network_apart(world: World) -> None:
 
     from bridge.service.metrics import Metrics
 
+    now = datetime.now(UTC).replace(microsecond=0)  # the fakes' resets count from the real clock
     metrics = Metrics.start("127.0.0.1", 0, networks=("mastodon", "bluesky"))
     try:
         bridge = world.bridge()
@@ -323,15 +326,15 @@ def test_the_served_metrics_count_each_network_apart(world: World) -> None:
             return scrape(metrics)[f'listserv_bridge_{name}_total{{network="{network}"}}']
 
         assert count("posts_published", "mastodon") == count("rate_limit_waits", "bluesky") == 0
-        world.mailbox.delivered.append(question(1, NOW - timedelta(hours=4)))
+        world.mailbox.delivered.append(question(1, now - timedelta(hours=4)))
         world.mastodon.fail_next("POST /api/v1/statuses", 503)  # surely not sent: retried
         world.bluesky.fail_next("com.atproto.repo.createRecord", 429, "RateLimitExceeded",
                                 reset_in=600)
-        bridge.cycle(NOW)
+        bridge.cycle(now)
         assert (count("network_errors", "mastodon"), count("rate_limit_waits", "mastodon")) == (1, 0)
         assert (count("network_errors", "bluesky"), count("rate_limit_waits", "bluesky")) == (0, 1)
         assert count("posts_published", "mastodon") == count("posts_published", "bluesky") == 0
-        bridge.cycle(NOW + timedelta(minutes=11))
+        bridge.cycle(now + timedelta(minutes=11))
         assert count("posts_published", "mastodon") == count("posts_published", "bluesky") == 1
         jane = world.mastodon.add_account("jane", "Jane Doe", domain="library.example")
         world.mastodon.reply(jane, world.mastodon.posts_by(world.toot_bot)[0].id,
@@ -339,7 +342,7 @@ def test_the_served_metrics_count_each_network_apart(world: World) -> None:
         ana = world.bluesky.add_actor("ana.bsky.social", "Ana Lima")
         for text in ("Ask your vendor for a renewal report.", "Or the consortium's serials desk."):
             world.bluesky.reply(ana, world.bluesky.posts_by(world.sky_bot)[0].uri, text)
-        bridge.cycle(NOW + timedelta(minutes=30))
+        bridge.cycle(now + timedelta(minutes=30))
         assert (count("replies_fetched", "mastodon"), count("replies_fetched", "bluesky")) == (1, 2)
         assert (count("replies_relayed", "mastodon"), count("replies_relayed", "bluesky")) == (1, 2)
         assert count("posts_published", "mastodon") == count("posts_published", "bluesky") == 1
