@@ -7,6 +7,7 @@ the first rule with an opinion decides, and every decision carries a short human
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -260,8 +261,12 @@ def _answer_reason(thread: ThreadView, settings: MatcherSettings) -> str | None:
 def decide(
     thread: ThreadView, now: datetime, settings: MatcherSettings, posted: AbstractSet[str],
     context: Context = NO_CONTEXT,
+    judging: Callable[[], tuple[evidence.Judgement, str]] | None = None,
 ) -> Decision:
-    """Decide one thread; the checks run cheapest and most final first."""
+    """Decide one thread; the checks run cheapest and most final first.
+
+    `judging`: the root's `judge` with this context, when the caller keeps it (a replay asks
+    about the same root at several moments); called only when the decision gets that far."""
     root = thread.root
 
     def skip(reason: str, found: tuple[str, ...] = ()) -> Decision:
@@ -280,7 +285,7 @@ def decide(
     opt_out = opt_out_reason(thread, settings)
     if opt_out:
         return skip(opt_out)
-    judgement, why = judge(root, settings, context)
+    judgement, why = judging() if judging else judge(root, settings, context)
     found = judgement.evidence
     if judgement.outcome == "skip":
         return skip(why, found)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from bridge.compose.links import LinkSettings, thread_link
 from bridge.compose.post import ComposeSettings, Draft, compose_post, make_template_env
 from bridge.compose.summary import summarise
-from bridge.decide.history import History
-from bridge.decide.matcher import Decision, MatcherSettings, Outcome, decide, due_time
+from bridge.decide.evidence import Judgement
+from bridge.decide.history import Context, History
+from bridge.decide.matcher import Decision, MatcherSettings, Outcome, decide, due_time, judge
 from bridge.durations import format_duration
 from bridge.mail.threading import pick_root
 from bridge.model import Mail, ThreadView
@@ -80,14 +81,52 @@ class Drafter:
             return None, f"cannot compose: {exc}"
 
 
+class RootMemo:
+    """What a root's own words decide, kept while one thread is replayed: its context, judgement
+    and draft depend only on the root (the history is fixed), and the replay asks about the same
+    root at every stop of its clock."""
+
+    def __init__(self, history: History, matcher: MatcherSettings, drafter: Drafter) -> None:
+        self.history, self.matcher, self.drafter = history, matcher, drafter
+        self._contexts: dict[str, Context] = {}
+        self._judged: dict[str, tuple[Judgement, str]] = {}
+        self._drafts: dict[str, tuple[Draft | None, str]] = {}
+
+    def context(self, root: Mail) -> Context:
+        key = root.message_id
+        if key not in self._contexts:
+            self._contexts[key] = self.history.context(root)
+        return self._contexts[key]
+
+    def judged(self, root: Mail) -> tuple[Judgement, str]:
+        key = root.message_id
+        if key not in self._judged:
+            self._judged[key] = judge(root, self.matcher, self.context(root))
+        return self._judged[key]
+
+    def draft(self, root: Mail) -> tuple[Draft | None, str]:
+        key = root.message_id
+        if key not in self._drafts:
+            self._drafts[key] = self.drafter.draft(root)
+        return self._drafts[key]
+
+
 def plan_thread(
     thread: ThreadView, now: datetime, matcher: MatcherSettings, drafter: Drafter,
     posted: AbstractSet[str] = frozenset(), history: History | None = None,
+    memo: RootMemo | None = None,
 ) -> Plan:
-    decision = _decide(thread, now, matcher, posted, history)
+    """`memo` (made with the same matcher, drafter and history) keeps what a root's words decide
+    between calls about the same thread."""
+    root = thread.root
+    if memo is not None:
+        decision = decide(thread, now, matcher, posted, memo.context(root),
+                          lambda: memo.judged(root))
+    else:
+        decision = _decide(thread, now, matcher, posted, history)
     if not (decision.due or decision.waiting):
         return Plan(thread, decision, None, decision.reason, now)
-    draft, why = drafter.draft(thread.root)
+    draft, why = memo.draft(root) if memo is not None else drafter.draft(root)
     if draft is not None and draft.needs_review and decision.outcome == "post":
         # the text cannot stand alone (no readable question, a vague subject): a moderator sees it
         why = draft.needs_review.replace(", ", " / ").replace("; ", " / ")  # the reason's separators
@@ -164,11 +203,12 @@ def replay_thread(
     """
     now = thread.root.date
     plan: Plan | None = None
+    memo = RootMemo(history, matcher, drafter) if history is not None else None
     for _ in range(MAX_REPLAY_STEPS):
         view = view_at(thread, now)
         if view is None:
             break
-        plan = plan_thread(view, now, matcher, drafter, history=history)
+        plan = plan_thread(view, now, matcher, drafter, history=history, memo=memo)
         if plan.due or plan.held or not plan.decision.waiting or plan.decision.due_at is None:
             return plan
         if plan.decision.due_at > end:
