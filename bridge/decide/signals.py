@@ -136,13 +136,16 @@ _FIRST_SCRIPT_CHAR = chr(min(lo for _, ranges in _SCRIPTS for lo, _ in ranges))
 def language(text: str) -> str | None:
     """A rough language tag ("en", "es", "ja"...) for prose, None when it cannot tell."""
     sample = text[:3000]
-    letters = [c for c in sample if c.isalpha()]
+    letters = "".join(filter(str.isalpha, sample))
     if len(letters) < 40:
         return None
-    for tag, ranges in _SCRIPTS if max(letters) >= _FIRST_SCRIPT_CHAR else ():  # Latin: skip
-        count = sum(1 for c in letters if any(lo <= ord(c) <= hi for lo, hi in ranges))
-        if count / len(letters) >= (0.05 if tag == "ja" else 0.3):
-            return tag
+    if max(letters) >= _FIRST_SCRIPT_CHAR:  # Latin text skips the script scan
+        # each distinct letter is placed in a script once, with its count
+        counts = Counter(letters)
+        for tag, ranges in _SCRIPTS:
+            count = sum(n for c, n in counts.items() if any(lo <= ord(c) <= hi for lo, hi in ranges))
+            if count / len(letters) >= (0.05 if tag == "ja" else 0.3):
+                return tag
     words = Counter(w.lower() for w in _WORD.findall(sample))
     scores = {lang: sum(words[w] for w in stop) for lang, stop in _STOPWORDS.items()}
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
