@@ -114,17 +114,18 @@ class RootMemo:
 def plan_thread(
     thread: ThreadView, now: datetime, matcher: MatcherSettings, drafter: Drafter,
     posted: AbstractSet[str] = frozenset(), history: History | None = None,
-    memo: RootMemo | None = None,
+    memo: RootMemo | None = None, draft_waiting: bool = True,
 ) -> Plan:
     """`memo` (made with the same matcher, drafter and history) keeps what a root's words decide
-    between calls about the same thread."""
+    between calls about the same thread; without `draft_waiting` a thread that is not due yet
+    gets no draft (a replay that moves its clock on never reads it)."""
     root = thread.root
     if memo is not None:
         decision = decide(thread, now, matcher, posted, memo.context(root),
                           lambda: memo.judged(root))
     else:
         decision = _decide(thread, now, matcher, posted, history)
-    if not (decision.due or decision.waiting):
+    if not (decision.due or decision.waiting) or (decision.waiting and not draft_waiting):
         return Plan(thread, decision, None, decision.reason, now)
     draft, why = memo.draft(root) if memo is not None else drafter.draft(root)
     if draft is not None and draft.needs_review and decision.outcome == "post":
@@ -208,7 +209,10 @@ def replay_thread(
         view = view_at(thread, now)
         if view is None:
             break
-        plan = plan_thread(view, now, matcher, drafter, history=history, memo=memo)
+        plan = plan_thread(view, now, matcher, drafter, history=history, memo=memo,
+                           draft_waiting=False)  # a draft only where the replay stops
+        if plan.decision.waiting and plan.decision.due_at is not None and plan.decision.due_at > end:
+            plan = plan_thread(view, now, matcher, drafter, history=history, memo=memo)
         if plan.due or plan.held or not plan.decision.waiting or plan.decision.due_at is None:
             return plan
         if plan.decision.due_at > end:

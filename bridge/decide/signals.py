@@ -69,6 +69,8 @@ def question_sentences(text: str) -> list[str]:
     on a line of their own left out."""
     found: list[str] = []
     for line in text.splitlines():
+        if "?" not in line and "؟" not in line and "？" not in line:
+            continue  # no question mark: nothing can match (cheap; most lines have none)
         if _HEADING_QUESTION.match(line) and len(line.split()) <= 4:
             continue
         found.extend(m.group(0).strip() for m in _QUESTION.finditer(line))
