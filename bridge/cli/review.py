@@ -55,10 +55,10 @@ class Archive:
     mailstore: MailStore
     bodies: dict[str, str | None]
     end: datetime  # the archive's last message: the replay's clock stops there
+    views: tuple[ThreadView, ...]  # every thread with the bodies read, built once
 
     def threads(self) -> Iterator[ThreadView]:
-        for thread in self.mailstore.threads():
-            yield with_bodies(thread, self.bodies)
+        yield from self.views
 
 
 @contextmanager
@@ -81,22 +81,25 @@ def read_archive(mbox: str, config: Config) -> Iterator[Archive | None]:
             policy = build_ingest_policy(config, relay_echo(config, store, strict=False),
                                          body_since=None)
             ingest_archive(mailstore, read_mbox(mbox), replace(policy, body_since=NO_BODIES))
+            headers = tuple(mailstore.threads())  # read from the store once
             end: datetime | None = None
-            for thread in mailstore.threads():
+            for thread in headers:
                 last = thread.messages[-1].date if thread.messages else thread.root.date
                 end = last if end is None else max(end, last)
             if end is None:
                 yield None
                 return
             bodies: dict[str, str | None] = {}
+            views = headers
             for _ in range(MAX_BODY_ROUNDS):  # content-free replies are rare: 2 rounds, seldom 3
-                wanted = set().union(*(bodies_needed(with_bodies(t, bodies), config.matcher,
-                                                     bodies.keys()) for t in mailstore.threads()))
+                wanted = set().union(*(bodies_needed(t, config.matcher, bodies.keys())
+                                       for t in views))
                 if not wanted:
                     break
                 sources = mailstore.sources_of(wanted)
                 bodies |= read_bodies(read_mbox(mbox), sources, wanted, policy)
-            yield Archive(mailstore, bodies, end)
+                views = tuple(with_bodies(t, bodies) for t in headers)
+            yield Archive(mailstore, bodies, end, views)
         finally:
             store.close()
 
