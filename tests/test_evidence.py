@@ -405,6 +405,10 @@ def test_signals() -> None:
     assert is_machine_line("$ C:\\msys64\\mingw64\\bin\\c++.exe -DBOOST_ALL -O2 main.cpp")
     assert not is_machine_line("Can someone explain why the build stops at the linker step?")
     assert question_sentences("Fine.How do I fix it? Thanks") == ["Fine.How do I fix it?"]
+    # a web mail form's line break ("?\\" at the end of the line) still ends the question;
+    # a backslash inside a line (a path, an escape) does not
+    assert question_sentences("Has anyone seen this error?\\\nThanks") == ["Has anyone seen this error?"]
+    assert question_sentences("printf(\"done?\\n\"); return 0;") == []
     assert language("Wir haben ein Problem mit der Fernleihe und wissen nicht, wie wir die "
                     "Bestellungen für die Zeitschriften auf dem neuen System einstellen.") == "de"
     assert language("ok") is None

@@ -32,7 +32,9 @@ _MACHINE_LINE = re.compile(
 )
 _SYMBOLS = re.compile(r"[{}\[\];<>=|\\/_$#*&^~`@%]")
 _URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S+|<\S+@\S+>|\b\S+@\S+\.\w+", re.I)
-_QUESTION = re.compile(r"[^\s?؟？¿][^?؟？\n]*?[?؟？]+(?=[\s\"'”’»)\]]|$)|¿[^?\n]{3,}\?")
+# A question mark ends a sentence before a space, a closing quote or bracket, the end of the line,
+# or a backslash that ends the line (web mail forms that send "?\" at each line break).
+_QUESTION = re.compile(r"[^\s?؟？¿][^?؟？\n]*?[?؟？]+(?=[\s\"'”’»)\]]|\\\s*$|$)|¿[^?\n]{3,}\?")
 _REFERENCE_ITEM = re.compile(r"^\s*\[\d{1,3}\]\s")
 _HEADING_QUESTION = re.compile(r"^\s*(?:how to|what is|why)\b[^.!\n]{0,30}\?\s*$", re.I)
 # fmt: on
