@@ -35,6 +35,7 @@ from bridge.decide.history import History
 from bridge.decide.matcher import judge
 from bridge.decide.planner import Drafter
 from bridge.durations import parse_duration
+from bridge.service.log import configure_logging
 
 LABELS = Path(__file__).resolve().parent / "labels"
 LINK = "https://archive.example.org/{message_id}"
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unanswered-after", default="48h")
     parser.add_argument("--errors", action="store_true", help="list wrong posts and missed ones")
     args = parser.parse_args(argv)
+    configure_logging("warning")  # the tables on stdout; only real problems on stderr
     if args.list_roots:
         list_roots(args.list_roots, Config(), sys.stdout)
         return 0
