@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fake_mastodon import FakeAccount, FakeMastodon
@@ -11,6 +12,9 @@ from mastodon import Mastodon
 
 from bridge.adapters.mastodon import MastodonAccount, status_text, strip_mentions
 from bridge.adapters.network import NotSent, Outgoing, RateLimited, Uncertain
+from bridge.cli.build import build_mastodon
+from bridge.config.secrets import SecretRef
+from bridge.config.sections import MastodonSettings
 from bridge.errors import AuthError, PermanentError
 
 LINK = "https://lists.example.org/thread/abc123"
@@ -155,3 +159,22 @@ def test_status_text_and_mentions() -> None:
     assert status_text("<p>a &amp; b<br>c</p><p>d</p>") == "a & b\nc\nd"
     assert strip_mentions("@bridge @jane@x.example thanks", "bridge") == "thanks"
     assert strip_mentions("@jane hello", "bridge") == "@jane hello"
+
+
+def test_the_production_builder_throws_a_429_instead_of_waiting(
+        fake: FakeMastodon, bot: FakeAccount, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """cli.build's account, not the test helper's: Mastodon.py's default would sleep until the
+    reset inside the cycle; the bridge must get RateLimited at once and schedule the retry."""
+    token = tmp_path / "token"
+    token.write_text("tok-bridge\n")
+    built = build_mastodon(MastodonSettings(api_base_url=fake.base_url,
+                                            access_token=SecretRef("file", str(token))))
+    for proxy in ("http_proxy", "https_proxy", "all_proxy"):  # loopback only, whatever the machine sets
+        monkeypatch.delenv(proxy, raising=False)
+        monkeypatch.delenv(proxy.upper(), raising=False)
+    fake.fail_next(CREATE, 429, reset_in=120)
+    with pytest.raises(RateLimited) as caught:
+        built.publish(outgoing())
+    assert caught.value.reset_at is not None
+    assert len(fake.calls("POST", "/api/v1/statuses")) == 1
