@@ -106,6 +106,14 @@ def test_per_network_series_exist_at_zero_for_each_configured_network_and_count_
         metrics.stop()
 
 
+def test_a_network_added_by_a_reload_is_served_at_zero_before_its_first_post(served: Metrics) -> None:
+    assert not any("bluesky" in name for name in scrape(served))
+    served.networks_configured(["x", "bluesky"])  # what the daemon does after a SIGHUP reload
+    m = scrape(served)
+    for name in PER_NETWORK:
+        assert m[f'listserv_bridge_{name}_total{{network="bluesky"}}'] == 0
+
+
 def test_last_success_is_the_unix_time_of_the_stage(served: Metrics) -> None:
     served.stage_succeeded("ingest", datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
     m = scrape(served)

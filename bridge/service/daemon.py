@@ -257,6 +257,7 @@ class Daemon:
         self.config = config
         self._connected_once = services.mailbox is None
         self._failures = 1 if services.mailbox is not None else 0
+        bridge.metrics.networks_configured(network_names(services))  # a network added by the reload
         log.info("config_reloaded", source=config.source)
         self.notifier.ready("configuration reloaded")
         return Bridge(config, bridge.store, services, metrics=bridge.metrics,

@@ -36,6 +36,7 @@ class MetricsSink(Protocol):
     def replies_relayed(self, network: str, count: int) -> None: ...
     def network_errors(self, network: str, count: int = 1) -> None: ...
     def rate_limited(self, network: str, count: int = 1) -> None: ...
+    def networks_configured(self, networks: Sequence[str]) -> None: ...
     def set_replies_held(self, count: int) -> None: ...
     def relays_sent(self, count: int = 1) -> None: ...
     def relay_failed(self, count: int = 1) -> None: ...
@@ -70,6 +71,9 @@ class NullMetrics:
         pass
 
     def rate_limited(self, network: str, count: int = 1) -> None:
+        pass
+
+    def networks_configured(self, networks: Sequence[str]) -> None:
         pass
 
     def set_replies_held(self, count: int) -> None:
@@ -141,9 +145,7 @@ class Metrics:
             self._stage_errors.labels(stage=stage)
         self._per_network = (self._published, self._fetched, self._relayed, self._network_errors,
                              self._rate_limited)
-        for network in networks:
-            for series in self._per_network:
-                series.labels(network=network)
+        self.networks_configured(networks)
         self._server: WSGIServer | None = None
 
     @classmethod
@@ -178,6 +180,13 @@ class Metrics:
 
     def problems(self, count: int) -> None:
         self._problems.inc(count)
+
+    def networks_configured(self, networks: Sequence[str]) -> None:
+        """Each network's series present (as 0) from now on: at start, and when a SIGHUP reload
+        adds a network, so rate() works before its first post."""
+        for network in networks:
+            for series in self._per_network:
+                series.labels(network=network)
 
     def published(self, network: str, count: int = 1) -> None:
         self._published.labels(network=network).inc(count)
