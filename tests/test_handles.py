@@ -29,6 +29,9 @@ def test_moderation_and_the_relay_read_past_the_same_mentions() -> None:
     assert strip_reply_mentions("@bridge @jane") == "@bridge @jane"  # nothing else: kept
     assert content_chars("@bridge @jane ok") == 2
     assert remove_mentions("a@b.org and @jane") == "a@b.org and  "
+    # Bluesky and Mastodon mentions count as nothing too, whole (not "bsky.social" left over)
+    assert content_chars("@bridge.bsky.social @ana@social.example ok") == 2
+    assert remove_mentions("@ana.bsky.social thanks") == "  thanks"
 
 
 def test_handles_follow_x_rules() -> None:

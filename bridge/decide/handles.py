@@ -9,9 +9,10 @@ import re
 HANDLE = r"[A-Za-z0-9_]{1,15}"  # X's rule for a username
 _HANDLE = re.compile(HANDLE)
 _CONFIG_HANDLE = re.compile(rf"@?({HANDLE})")
-_MENTION = re.compile(rf"(?<![\w@])@{HANDLE}")
-# A leading mention: X's "@jane", Mastodon's "@jane@social.example", Bluesky's "@ana.bsky.social".
+# A mention on any network: X's "@jane", Mastodon's "@jane@social.example", Bluesky's
+# "@ana.bsky.social".
 _ANY_HANDLE = r"[A-Za-z0-9_-]{1,63}(?:@[A-Za-z0-9-]{1,63})?(?:\.[A-Za-z0-9-]{1,63}){0,8}"
+_MENTION = re.compile(rf"(?<![\w@])@{_ANY_HANDLE}")
 _LEADING_MENTIONS = re.compile(rf"^\s*(?:@{_ANY_HANDLE}(?:\s+|$))+")
 
 
