@@ -40,6 +40,17 @@ def test_parent_falls_back_to_last_reference_then_messy_in_reply_to() -> None:
     assert bare.in_reply_to == "a@x.org" and bare.references == ("a@x.org",)
     selfref = parse_mail(b"Message-ID: <e@x.org>\nIn-Reply-To: <e@x.org>\nSubject: s\n\nx\n")[0]
     assert selfref.in_reply_to is None and selfref.references == ()
+    # Yahoo Mail names a new message's own id as "ID.ref@" in References, and replies carry it on
+    new = parse_mail(b"Message-ID: <1.2.3@mail.yahoo.com>\n"
+                     b"References: <1.2.3.ref@mail.yahoo.com>\nSubject: s\n\nx\n")[0]
+    assert new.in_reply_to is None and new.references == ()
+    reply = parse_mail(b"Message-ID: <r@x.org>\nIn-Reply-To: <1.2.3@mail.yahoo.com>\n"
+                       b"References: <1.2.3.ref@mail.yahoo.com> <1.2.3@mail.yahoo.com>\n"
+                       b"Subject: Re: s\n\nx\n")[0]
+    assert reply.references == ("1.2.3@mail.yahoo.com",)
+    other = parse_mail(b"Message-ID: <f@x.org>\nReferences: <9.ref@mail.yahoo.com>\n"
+                       b"Subject: s\n\nx\n")[0]  # a .ref id of another message: a real parent
+    assert other.in_reply_to == "9.ref@mail.yahoo.com"
 
 
 def test_via_list_rewrite_recovers_the_person() -> None:

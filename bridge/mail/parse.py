@@ -166,7 +166,7 @@ def _body(msg: HeaderMap, body: bytes, options: ParseOptions, date: datetime
 
 def _parent_and_refs(msg: HeaderMap, own_id: str) -> tuple[str | None, tuple[str, ...]]:
     """Parent = clean In-Reply-To, else last References id, else a messy In-Reply-To id."""
-    refs = [r for r in h.reference_ids(h.decode_value(msg.get("References"))) if r != own_id]
+    refs = _without_self_refs(h.reference_ids(h.decode_value(msg.get("References"))), own_id)
     irt, irt_clean = h.in_reply_to_ids(h.decode_value(msg.get("In-Reply-To")))
     irt = [i for i in irt if i != own_id]
     if irt_clean and irt:
@@ -177,6 +177,17 @@ def _parent_and_refs(msg: HeaderMap, own_id: str) -> tuple[str | None, tuple[str
         parent = irt[0] if irt else None
     ordered = list(dict.fromkeys([*refs, *irt]))
     return parent, tuple(ordered)
+
+
+def _without_self_refs(refs: list[str], own_id: str) -> list[str]:
+    """References without the message's own id, nor Yahoo Mail's shadow of a message id ("ID.ref@"
+    beside "ID@": the first message of a conversation names its own id that way, and every reply
+    carries it along), which names no message and made new questions look like replies."""
+    named = {own_id, *refs}
+    def shadow(ref: str) -> bool:
+        local, at, domain = ref.rpartition("@")
+        return bool(at) and local.endswith(".ref") and f"{local[:-4]}@{domain}" in named
+    return [r for r in refs if r != own_id and not shadow(r)]
 
 
 def _content_hash_id(msg: HeaderMap, body: bytes) -> str:
