@@ -401,6 +401,20 @@ def test_a_code_hosting_notification_is_machine_mail_end_to_end() -> None:
     assert reason == "automated mail"
 
 
+def test_a_root_naming_an_unseen_parent_under_its_own_subject_is_held_never_posted() -> None:
+    """A new question whose client wrote References (Outlook, a reply to an old mail of one's own)
+    is held for a moderator; under "Re:" it continues an older thread and is skipped."""
+    unseen = mail("Old tuner", None)  # never ingested: only its id is named
+    ask = "Hi all, how do I set the gain on the new tuner? Thanks in advance."
+    own_subject = mail("Gain on the new tuner", ask, reply_to=unseen)
+    own_subject = replace(own_subject, is_reply_subject=False)
+    judgement, _ = judge(own_subject, SETTINGS)
+    assert judgement.outcome == "hold" and "UNSEEN_PARENT" in judgement.fired
+    assert judgement.score >= evidence.POST_AT  # strong enough to post, held only for the parent
+    assert outcome(mail("Re: Gain on the new tuner", ask, reply_to=unseen)) == "skip"
+    assert outcome(mail("Gain on the new tuner", ask)) == "post"
+
+
 def test_signals() -> None:
     assert is_machine_line("$ C:\\msys64\\mingw64\\bin\\c++.exe -DBOOST_ALL -O2 main.cpp")
     assert not is_machine_line("Can someone explain why the build stops at the linker step?")

@@ -23,6 +23,7 @@ from bridge.model import Flag, Mail
 
 POST_AT, HOLD_AT = 3.0, 1.5
 DECISIVE = -10.0
+HOLD_AT_MOST = frozenset({"UNSEEN_PARENT"})  # rules that never let a root post unseen
 
 # fmt: off
 # name: (weight, what it means). Positive: evidence for a question; negative: against.
@@ -35,6 +36,9 @@ RULES: dict[str, tuple[float, str]] = {
     "SUBJECT_ASKS": (+1.0, "the subject is a question, a request or a plea for help"),
     "THANKS_IN_ADVANCE": (+1.0, "thanks in advance / any help appreciated"),
     "GREETS_THE_LIST": (+0.5, "addresses the list: hi all, dear colleagues..."),
+    "UNSEEN_PARENT": (-0.5, "names a parent never seen, under a subject of its own (no Re:): a "
+                      "reply with a new subject, or a new question whose mail client wrote "
+                      "References; never posted unseen, at most held"),
     "MACHINE_BODY": (-3.0, "the body is mostly log, trace, code or config; nothing asks"),
     "AUTH_FAILED": (-1.5, "SPF, DKIM or DMARC failed (Authentication-Results)"),
     "BULK_SENDER": (-3.0, "the sender's own List-Unsubscribe: mailing software"),
@@ -213,6 +217,8 @@ def weigh(fired: list[str]) -> Judgement:
     names = tuple(sorted(dict.fromkeys(fired), key=lambda n: (-abs(weight_of(n)), n)))
     score = sum(weight_of(n) for n in names)
     outcome = "post" if score >= POST_AT else "hold" if score >= HOLD_AT else "skip"
+    if outcome == "post" and HOLD_AT_MOST.intersection(names):
+        outcome = "hold"
     return Judgement(outcome, score, names)
 
 
@@ -228,6 +234,8 @@ def collect(root: Mail, context: Context, problem: re.Pattern[str]) -> list[str]
     fired += [name for flag, name in _FLAG_RULES if flag in root.flags]
     fired += _commercial(f"{root.subject}\n{body}")
     fired += project_marks(root.subject, prose)
+    if root.in_reply_to:  # a root: its parent was never seen (a "Re:" subject is vetoed before)
+        fired.append("UNSEEN_PARENT")
     fired += _history(root, prose, context, fired)
     return fired
 

@@ -282,8 +282,9 @@ def scan_text(body: str) -> str:
 
 
 def orphan_reply_rule(mail: Mail) -> Veto | None:
-    """A "Re:" root, or one naming a parent we never saw, continues an older thread."""
-    if mail.is_reply_subject or mail.in_reply_to:
+    """A "Re:" root continues an older thread. (A root that names a parent we never saw under a
+    subject of its own is not vetoed: evidence.UNSEEN_PARENT holds it for a moderator.)"""
+    if mail.is_reply_subject:
         return "ORPHAN_REPLY", "a reply to a message we never saw"
     return None
 
