@@ -415,6 +415,18 @@ def test_a_root_naming_an_unseen_parent_under_its_own_subject_is_held_never_post
     assert outcome(mail("Gain on the new tuner", ask)) == "post"
 
 
+def test_plain_pleas_for_help_count_as_asking() -> None:
+    """Help requests with no question mark, in the forms a help list sees."""
+    plea = mail("Upgrade fails", "The upgrade stops with a version mismatch. If anyone can help "
+                "me sort this out, I would be grateful.")
+    assert "REQUEST_PHRASE" in fired(plea)
+    stuck = mail("Underflow on transmit", "Everything works below the top rate; at the top rate "
+                 "the device underflows. I don't understand what I'm doing wrong.")
+    confused = mail("Peak at DC", "I am confused about the peak in the middle of the spectrum.")
+    assert "OWN_PROBLEM" in fired(stuck) and "OWN_PROBLEM" in fired(confused)
+    assert "OWN_PROBLEM" not in fired(mail("Notes", "The installer got stuck once; fixed in 2.1."))
+
+
 def test_signals() -> None:
     assert is_machine_line("$ C:\\msys64\\mingw64\\bin\\c++.exe -DBOOST_ALL -O2 main.cpp")
     assert not is_machine_line("Can someone explain why the build stops at the linker step?")

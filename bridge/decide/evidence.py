@@ -83,6 +83,7 @@ REQUEST_PHRASES: tuple[str, ...] = (
     r"\bwhat (?:is|are) the (?:best|right|recommended|correct)\b",
     r"\b(?:wondering|looking into|not sure|want to (?:know|check|confirm)) (?:whether|if)\b",
     r"\bwhether (?:this|it) is (?:a bug|expected|normal|intended|correct)\b",
+    r"\bif (?:anyone|anybody|someone|somebody) (?:can|could) help\b",
     r"\balgui[eé]n (?:sabe|tiene|puede|ha)\b", r"\bc[oó]mo (?:puedo|hago|se puede)\b",
     r"\bnecesito ayuda\b", r"\balguna idea\b", r"\balgu[eé]m (?:sabe|tem|pode)\b",
     r"\bcomo (?:posso|fa[cç]o)\b", r"\bpreciso de ajuda\b", r"\balguma ideia\b",
@@ -102,6 +103,8 @@ OWN_PROBLEMS = (
     r"\b(?:does ?n[o']t|did ?n[o']t|wo ?n[o']t|is ?n[o']t) work(?:ing)? (?:for me|for us|anymore)\b",
     r"\b(?:my|our) (?:[\w-]+ ){0,3}(?:is|are|was|were|keeps?|has|have)(?: not|n't)? (?:not )?"
     r"(?:working|broken|failing|crashing|stuck|down|missing)\b",
+    r"\b(?:i|we)(?:'m| am|'re| are) (?:stuck|confused)\b",
+    r"\bwhat (?:i|we)(?:'m| am|'re| are) doing wrong\b",
     r"\bme (?:sale|aparece|da) (?:un |el )?error\b", r"\bich bekomme\b.{0,40}\bfehler",
     r"\bj'ai (?:une|un) (?:erreur|probl[eè]me)\b", r"\bestou com (?:um )?(?:erro|problema)\b",
 )
