@@ -217,6 +217,15 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
 
 
 
+def add_network(world: World, section: str, secret_key: str, secret: str, **settings: str) -> None:
+    """Append a network's section to the world's config, its secret in a file of its own."""
+    secret_file = world.tmp / "secrets" / section
+    secret_file.write_text(secret + "\n")
+    lines = [f"[{section}]", *(f'{key} = "{value}"' for key, value in settings.items()),
+             f'{secret_key} = {{ file = "{secret_file}" }}']
+    world.config.write_text(world.config.read_text() + "\n" + "\n".join(lines) + "\n")
+
+
 @contextmanager
 def make_world(tmp: Path, dovecot: DovecotServer, account: Account) -> Iterator[World]:
     """The fake X (with the bridge's account and a seasoned helper), a running SMTP server and a

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from atproto_network import Actor, DevNetwork
-from bridge_world import World, make_world, question, running, stop, wait_for
+from bridge_world import World, add_network, make_world, question, running, stop, wait_for
 from dovecot import Account, DovecotServer
 
 pytestmark = pytest.mark.slow
@@ -26,14 +26,8 @@ def world(tmp_path: Path, dovecot_server: DovecotServer, imap_account: Account,
         pytest.skip("the AppView needs PostgreSQL (Debian postgresql; scripts/test installs it)")
     bot = atproto_network.add_actor("listbridge", "List Bridge")
     with make_world(tmp_path, dovecot_server, imap_account) as built:
-        (tmp_path / "secrets" / "sky").write_text(atproto_network.app_password(bot) + "\n")
-        built.config.write_text(built.config.read_text() + f"""
-[bluesky]
-identifier = "{bot.handle}"
-service = "{atproto_network.pds}"
-app_password = {{ file = "{tmp_path / 'secrets' / 'sky'}" }}
-timeout = "10s"
-""")
+        add_network(built, "bluesky", "app_password", atproto_network.app_password(bot),
+                    identifier=bot.handle, service=atproto_network.pds, timeout="10s")
         yield built, atproto_network, bot
 
 

@@ -14,7 +14,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from bridge_world import NotifyListener, World, make_world, question, stop, wait_for
+from bridge_world import NotifyListener, World, add_network, make_world, question, stop, wait_for
 from dovecot import Account, DovecotServer
 from fake_bluesky import FakeBluesky
 from fake_mastodon import FakeMastodon
@@ -29,20 +29,10 @@ def world(tmp_path: Path, dovecot_server: DovecotServer,
             FakeBluesky() as sky:
         toots.add_account("bridge", "List Bridge", token="toot-token")
         sky.add_actor("bridge.test", "List Bridge", app_password="app-pass")
-        secrets = tmp_path / "secrets"
-        (secrets / "toot").write_text("toot-token\n")
-        (secrets / "sky").write_text("app-pass\n")
-        built.config.write_text(built.config.read_text() + f"""
-[mastodon]
-api_base_url = "{toots.base_url}"
-access_token = {{ file = "{secrets / 'toot'}" }}
-timeout = "5s"
-[bluesky]
-identifier = "bridge.test"
-service = "{sky.base_url}"
-app_password = {{ file = "{secrets / 'sky'}" }}
-timeout = "5s"
-""")
+        add_network(built, "mastodon", "access_token", "toot-token",
+                    api_base_url=toots.base_url, timeout="5s")
+        add_network(built, "bluesky", "app_password", "app-pass",
+                    identifier="bridge.test", service=sky.base_url, timeout="5s")
         yield built, toots, sky
 
 
